@@ -1,0 +1,3 @@
+"""monitor.supervisor: written by the monitor work (issue #2)."""
+
+from __future__ import annotations

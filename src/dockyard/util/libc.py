@@ -1,0 +1,335 @@
+"""ctypes bindings for the Linux calls that ``os`` lacks on Python 3.11.
+
+Mechanism only: each function makes one call and turns a failure into ``OSError`` with the
+errno and, where there is one, the path. Policy (which flags, in which order, what to verify)
+belongs to the callers, mostly ``runtime/syscalls.py``.
+
+Calls glibc wraps (mount, umount2, unshare, setns, prctl, capget/capset, sethostname) go through
+libc; the rest (pivot_root, seccomp, pidfd_*, close_range, openat2, mount API) through
+``syscall(2)`` with the numbers of the running architecture. The runtime imports this module at
+every container start, so it imports only ``ctypes``, ``os`` and ``platform``-free constants.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+__all__ = [
+    "AT_EMPTY_PATH",
+    "AT_RECURSIVE",
+    "CLONE_NEWCGROUP",
+    "CLONE_NEWIPC",
+    "CLONE_NEWNET",
+    "CLONE_NEWNS",
+    "CLONE_NEWPID",
+    "CLONE_NEWTIME",
+    "CLONE_NEWUSER",
+    "CLONE_NEWUTS",
+    "MNT_DETACH",
+    "MS_BIND",
+    "MS_DIRSYNC",
+    "MS_LAZYTIME",
+    "MS_MANDLOCK",
+    "MS_MOVE",
+    "MS_NOATIME",
+    "MS_NODEV",
+    "MS_NODIRATIME",
+    "MS_NOEXEC",
+    "MS_NOSUID",
+    "MS_PRIVATE",
+    "MS_RDONLY",
+    "MS_REC",
+    "MS_RELATIME",
+    "MS_REMOUNT",
+    "MS_SHARED",
+    "MS_SILENT",
+    "MS_SLAVE",
+    "MS_STRICTATIME",
+    "MS_SYNCHRONOUS",
+    "MS_UNBINDABLE",
+    "OPEN_TREE_CLOEXEC",
+    "OPEN_TREE_CLONE",
+    "RESOLVE_BENEATH",
+    "RESOLVE_IN_ROOT",
+    "RESOLVE_NO_MAGICLINKS",
+    "RESOLVE_NO_SYMLINKS",
+    "RESOLVE_NO_XDEV",
+    "capget",
+    "capset",
+    "close_range",
+    "machine",
+    "mount",
+    "move_mount",
+    "open_tree",
+    "openat2",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pivot_root",
+    "prctl",
+    "seccomp_set_mode_filter",
+    "setdomainname",
+    "sethostname",
+    "setns",
+    "umount2",
+    "unshare",
+]
+
+# --- constants (include/uapi/linux/sched.h, mount.h, fcntl.h, openat2.h) --------------------
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_DETACH = 2
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# Syscall numbers that glibc does not wrap, per machine (arch/*/entry/syscalls, asm-generic).
+_SYSCALLS: dict[str, dict[str, int]] = {
+    "x86_64": {
+        "pivot_root": 155,
+        "seccomp": 317,
+        "pidfd_send_signal": 424,
+        "open_tree": 428,
+        "move_mount": 429,
+        "pidfd_open": 434,
+        "close_range": 436,
+        "openat2": 437,
+    },
+    "aarch64": {
+        "pivot_root": 41,
+        "seccomp": 277,
+        "pidfd_send_signal": 424,
+        "open_tree": 428,
+        "move_mount": 429,
+        "pidfd_open": 434,
+        "close_range": 436,
+        "openat2": 437,
+    },
+}
+
+machine: str = os.uname().machine
+"""The kernel's name for this machine (``x86_64``, ``aarch64``)."""
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+def _fail(what: str, path: str | None = None) -> OSError:
+    err = ctypes.get_errno()
+    return OSError(err, f"{what}: {os.strerror(err)}", path)
+
+
+def _nr(name: str) -> int:
+    try:
+        return _SYSCALLS[machine][name]
+    except KeyError:
+        raise OSError(38, f"{name}: no syscall number known for {machine}") from None
+
+
+def _b(value: str | bytes | None) -> bytes | None:
+    if value is None:
+        return None
+    return value if isinstance(value, bytes) else os.fsencode(value)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2). ``target`` may be ``/proc/self/fd/N`` to mount onto a verified fd."""
+    if _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)) != 0:
+        raise _fail(f"mount {source or 'none'} on {target}", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    """umount2(2)."""
+    if _libc.umount2(_b(target), flags) != 0:
+        raise _fail(f"umount {target}", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2); ``pivot_root(".", ".")`` stacks the old root under the new one."""
+    if _syscall(_nr("pivot_root"), _b(new_root), _b(put_old)) != 0:
+        raise _fail(f"pivot_root {new_root}", new_root)
+
+
+def unshare(flags: int) -> None:
+    """unshare(2) with ``CLONE_NEW*`` flags."""
+    if _libc.unshare(flags) != 0:
+        raise _fail(f"unshare {flags:#x}")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2): join the namespace ``fd`` refers to."""
+    if _libc.setns(fd, nstype) != 0:
+        raise _fail(f"setns {nstype:#x}")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2); returns the call's result."""
+    result: int = _libc.prctl(
+        option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)
+    )
+    if result < 0:
+        raise _fail(f"prctl {option}")
+    return result
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    )
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """capget(2): the (effective, permitted, inheritable) sets of ``pid`` as 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_CapData * 2)()
+    if _libc.capget(ctypes.byref(header), data) != 0:
+        raise _fail("capget")
+    return (
+        data[0].effective | data[1].effective << 32,
+        data[0].permitted | data[1].permitted << 32,
+        data[0].inheritable | data[1].inheritable << 32,
+    )
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) on the calling thread, with 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    mask = 0xFFFFFFFF
+    data[0].effective, data[1].effective = effective & mask, effective >> 32
+    data[0].permitted, data[1].permitted = permitted & mask, permitted >> 32
+    data[0].inheritable, data[1].inheritable = inheritable & mask, inheritable >> 32
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        raise _fail("capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+SECCOMP_SET_MODE_FILTER = 1
+
+
+def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER): install a classic-BPF program (8 bytes per instruction).
+
+    Returns the syscall's result (a notify fd with ``SECCOMP_FILTER_FLAG_NEW_LISTENER``).
+    """
+    if len(program) % 8:
+        raise ValueError("a BPF program is a sequence of 8-byte instructions")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    result: int = _syscall(_nr("seccomp"), SECCOMP_SET_MODE_FILTER, ctypes.c_ulong(flags), ctypes.byref(prog))
+    if result < 0:
+        raise _fail("seccomp")
+    return result
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) in the current UTS namespace."""
+    raw = name.encode()
+    if _libc.sethostname(raw, len(raw)) != 0:
+        raise _fail(f"sethostname {name}")
+
+
+def setdomainname(name: str) -> None:
+    """setdomainname(2) in the current UTS namespace."""
+    raw = name.encode()
+    if _libc.setdomainname(raw, len(raw)) != 0:
+        raise _fail(f"setdomainname {name}")
+
+
+def pidfd_open(pid: int, flags: int = 0) -> int:
+    """pidfd_open(2): an fd that names ``pid`` for as long as it is open (no pid reuse races)."""
+    fd: int = _syscall(_nr("pidfd_open"), pid, flags)
+    if fd < 0:
+        raise _fail(f"pidfd_open {pid}")
+    return fd
+
+
+def pidfd_send_signal(pidfd: int, sig: int) -> None:
+    """pidfd_send_signal(2) without siginfo."""
+    if _syscall(_nr("pidfd_send_signal"), pidfd, sig, None, 0) != 0:
+        raise _fail(f"pidfd_send_signal {sig}")
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
+    """close_range(2); falls back to ``os.closerange`` on kernels older than 5.9."""
+    if _syscall(_nr("close_range"), first, ctypes.c_uint(last), flags) != 0:
+        if ctypes.get_errno() != 38 or flags:
+            raise _fail("close_range")
+        os.closerange(first, min(last, os.sysconf("SC_OPEN_MAX")))
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2). Raises ``OSError(ENOSYS)`` on kernels older than 5.6."""
+    how = _OpenHow(flags, mode, resolve)
+    fd: int = _syscall(_nr("openat2"), dirfd, _b(path), ctypes.byref(how), ctypes.sizeof(how))
+    if fd < 0:
+        raise _fail(f"openat2 {path}", path)
+    return fd
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    """open_tree(2): a detached mount (with ``OPEN_TREE_CLONE``) as an fd."""
+    fd: int = _syscall(_nr("open_tree"), dirfd, _b(path), ctypes.c_uint(flags))
+    if fd < 0:
+        raise _fail(f"open_tree {path}", path)
+    return fd
+
+
+def move_mount(from_fd: int, to_fd: int, to_path: str = "", flags: int = MOVE_MOUNT_F_EMPTY_PATH) -> None:
+    """move_mount(2): attach the detached mount ``from_fd`` at ``to_fd``/``to_path``."""
+    if _syscall(_nr("move_mount"), from_fd, b"", to_fd, _b(to_path), ctypes.c_uint(flags)) != 0:
+        raise _fail("move_mount", to_path or None)

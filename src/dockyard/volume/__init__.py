@@ -1,0 +1,5 @@
+"""Named volumes and container mount points (a later issue)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

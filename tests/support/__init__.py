@@ -1,0 +1,1 @@
+"""Plain importable test helpers (``tests.support.*``), not fixture magic."""
