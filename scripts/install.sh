@@ -33,6 +33,10 @@ apt-get install -y -qq --no-install-recommends "${packages[@]}"
 if [ ! -x .venv/bin/python ]; then /usr/bin/python3 -m venv .venv; fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
+# The runtime and the monitor start at every container start: never let them compile their
+# modules then (PYTHONDONTWRITEBYTECODE may be set in the environment, so .pyc files would
+# otherwise never be written).
+.venv/bin/python -m compileall -q -j 0 src
 
 for cmd in dockyard dockyardd dockyard-runtime dockyard-monitor; do
   ln -sf "$PWD/.venv/bin/$cmd" "/usr/local/bin/$cmd"

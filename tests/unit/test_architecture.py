@@ -27,10 +27,10 @@ def test_import_contracts_hold() -> None:
 
 
 @pytest.mark.parametrize("room", ROOMS)
-def test_door_exports_are_sorted_and_exist(room: str) -> None:
+def test_door_exports_exist(room: str) -> None:
+    # Sorting is ruff's job (RUF022, isort-style); this checks the door is complete and honest.
     door = importlib.import_module(f"dockyard.{room}")
     exported = getattr(door, "__all__", None)
     assert exported is not None, f"dockyard.{room} has no __all__"
-    assert list(exported) == sorted(exported), f"dockyard.{room}.__all__ is not sorted"
     for name in exported:
         assert getattr(door, name, None) is not None, f"dockyard.{room} exports {name} but lacks it"
