@@ -46,7 +46,7 @@ def test_every_name_up_to_checkpoint_restore_is_known(kernel_knows) -> None:
 
 def test_unknown_name_is_refused_with_its_name(kernel_knows) -> None:
     kernel_knows(40)
-    with pytest.raises(InvalidArgument, match='^unknown capability "CAP_FOO"$'):
+    with pytest.raises(InvalidArgument, match=r'^unknown capability "CAP_FOO"$'):
         capabilities.to_mask(["CAP_CHOWN", "CAP_FOO"])
 
 
