@@ -220,7 +220,7 @@ KEYS = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(
     doc=st.dictionaries(KEYS, JSON_VALUES, max_size=6),
     header=st.sampled_from([None, spec.OCI_INDEX, spec.OCI_MANIFEST, spec.DOCKER_MANIFEST, "text/plain"]),
