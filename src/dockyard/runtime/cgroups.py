@@ -1,0 +1,343 @@
+"""A container's cgroup, on cgroup v1, v2 or the hybrid of both, behind one interface.
+
+The runtime creates the cgroup before the container's first process exists, moves that process
+in (in every hierarchy, so ``/proc/<pid>/cgroup`` is right in each), writes the limits, and
+later freezes, signals, inspects and removes it. This class is that lifecycle; the version
+specifics live in ``cgroups_v1``, ``cgroups_v2`` and ``cgroups_devices``, the mount discovery and
+path rules in ``cgroups_layout``.
+
+Modes (``cgroups_layout``):
+
+- ``v1``: a directory per hierarchy, ``paths()`` keyed by controller (``memory``, ``cpu``,
+  ``name=systemd``...);
+- ``hybrid``: the same plus ``unified``, the cgroup2 directory, which runc joins too. Limits for
+  controllers that only the cgroup2 mount has (hugetlb on the project machine) are written there;
+- ``v2``: only ``unified``. Device rules become an eBPF program attached to the directory.
+
+The whole state is the mode and the directories, so ``to_state()`` is small and ``from_state()``
+never re-reads mountinfo: ``runc kill`` and ``runc delete`` must work on the same directories
+``create`` made, even if mounts have changed since.
+
+Paths and files are injectable (``root``, ``mountinfo``, ``self_cgroup``) so the unit tests run
+against a fake cgroupfs in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from dockyard.runtime import cgroups_devices, cgroups_v1, cgroups_v2
+from dockyard.runtime import cgroups_fs as fs
+from dockyard.runtime.cgroups_fs import CgroupError
+from dockyard.runtime.cgroups_layout import HYBRID, LEGACY, UNIFIED, Layout, container_paths
+
+TYPE_CHECKING = False  # mypy treats this name as true; importing typing would cost the runtime
+if TYPE_CHECKING:
+    from dockyard.oci.runtime_spec import LinuxResources
+
+__all__ = ["HYBRID", "LEGACY", "UNIFIED", "Cgroup", "CgroupError"]
+
+_STATE_VERSION = 1
+
+
+class Cgroup:
+    """One container's cgroup directories, and what the runtime does with them."""
+
+    __slots__ = ("_mode", "_mounts", "_paths")
+
+    def __init__(self, mode: str, paths: dict[str, str], mounts: dict[str, str]) -> None:
+        """Prefer :meth:`for_container` or :meth:`from_state`.
+
+        ``mounts`` maps ``"unified"`` to the cgroup2 mount point (needed to enable controllers).
+        """
+        self._mode = mode
+        self._paths = dict(paths)
+        self._mounts = dict(mounts)
+
+    # --- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def for_container(
+        cls,
+        container_id: str,
+        cgroups_path: str | None,
+        *,
+        root: str = "/sys/fs/cgroup",
+        mountinfo: str | None = None,
+        self_cgroup: str | None = None,
+    ) -> Cgroup:
+        """The cgroup for ``container_id`` at ``cgroups_path`` (runc's cgroupfs-driver rules).
+
+        An absolute ``cgroups_path`` is taken under each hierarchy's mount point; a relative one
+        under the caller's own cgroup; an empty one is the container ID, relative. Nothing is
+        created until :meth:`create`.
+
+        Raises:
+            CgroupError: no cgroup filesystem is mounted under ``root``.
+        """
+        layout = Layout.detect(root, mountinfo=mountinfo, self_cgroup=self_cgroup)
+        mounts = {"unified": layout.unified.mount_point} if layout.unified is not None else {}
+        return cls(layout.mode, container_paths(layout, container_id, cgroups_path), mounts)
+
+    @classmethod
+    def from_state(cls, data: dict[str, object]) -> Cgroup:
+        """Reopen the cgroup that :meth:`to_state` described.
+
+        Raises:
+            CgroupError: ``data`` is not a cgroup state record of a known version.
+        """
+        mode, paths, mounts = data.get("mode"), data.get("paths"), data.get("mounts", {})
+        if data.get("version") != _STATE_VERSION or mode not in (LEGACY, HYBRID, UNIFIED):
+            raise CgroupError(f"unknown cgroup state record: {data!r}")
+        if not _is_str_map(paths) or not _is_str_map(mounts):
+            raise CgroupError(f"corrupt cgroup state record: {data!r}")
+        return cls(str(mode), paths, mounts)  # type: ignore[arg-type]
+
+    def to_state(self) -> dict[str, object]:
+        """A JSON-ready record from which :meth:`from_state` reopens this cgroup."""
+        return {
+            "version": _STATE_VERSION,
+            "mode": self._mode,
+            "paths": dict(self._paths),
+            "mounts": dict(self._mounts),
+        }
+
+    # --- queries -----------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """``v1``, ``hybrid`` or ``v2``."""
+        return self._mode
+
+    def paths(self) -> dict[str, str]:
+        """Controller (or ``"unified"`` for the cgroup2 directory) to directory."""
+        return dict(self._paths)
+
+    def exists(self) -> bool:
+        """Whether any of the directories exists (a partial leftover still needs destroy)."""
+        return any(os.path.isdir(p) for p in self._paths.values())
+
+    def _dirs(self) -> list[str]:
+        return list(dict.fromkeys(self._paths.values()))
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create the directories in every hierarchy (idempotent).
+
+        Raises:
+            CgroupError: a directory cannot be created.
+        """
+        cgroups_v1.make_dirs(self._paths)
+        unified = self._paths.get("unified")
+        if unified is not None:
+            # Hybrid hosts: join the cgroup2 tree too, but enable nothing there until a limit
+            # needs it (enabling is a change to the host's own root cgroup).
+            wanted: list[str] | None = None if self._mode == UNIFIED else []
+            cgroups_v2.make_dir(unified, self._mounts["unified"], wanted)
+
+    def add_process(self, pid: int) -> None:
+        """Move ``pid`` (the whole thread group) into the cgroup in every hierarchy.
+
+        Raises:
+            CgroupError: a directory is missing or the kernel refused the move.
+        """
+        for directory in self._dirs():
+            fs.write(directory, "cgroup.procs", str(pid))
+
+    def set_resources(self, resources: LinuxResources | None) -> None:
+        """Write the limits and the device rules (the spec's, then runc's allowed devices).
+
+        With ``resources`` None, only the device rules apply: deny everything but runc's
+        defaults, as runc does for a spec without resources.
+
+        Raises:
+            CgroupError: the kernel refused a value; the message names the file and value.
+            InvalidArgument: a value the spec does not allow (bad device type, swap < memory).
+        """
+        if resources is not None:
+            self._set_limits(resources)
+        rules = cgroups_devices.rules_from_spec(resources.devices if resources is not None else [])
+        self._set_devices(rules)
+
+    def update(self, resources: LinuxResources) -> None:
+        """Change the limits of a live cgroup (``runc update``); device rules only if given.
+
+        Raises:
+            CgroupError: the kernel refused a value.
+            InvalidArgument: a value the spec does not allow.
+        """
+        self._set_limits(resources)
+        if resources.devices:
+            self._set_devices(cgroups_devices.rules_from_spec(resources.devices))
+
+    def _set_limits(self, resources: LinuxResources) -> None:
+        if self._mode == UNIFIED:
+            cgroups_v2.set_limits(self._paths["unified"], resources)
+            return
+        cgroups_v1.set_limits(self._paths, resources)
+        if self._mode == HYBRID and resources.hugepage_limits and "hugetlb" not in self._paths:
+            unified = self._paths["unified"]
+            cgroups_v2.enable_controllers(unified, self._mounts["unified"], ["hugetlb"])
+            cgroups_v2.set_hugetlb(unified, resources)
+
+    def _set_devices(self, rules: list[cgroups_devices.Rule]) -> None:
+        if self._mode == UNIFIED:
+            from dockyard.runtime import cgroups_bpf
+
+            cgroups_bpf.attach_device_filter(self._paths["unified"], cgroups_devices.ebpf_program(rules))
+            return
+        if "devices" not in self._paths:
+            return
+        for name, line in cgroups_devices.v1_writes(rules):
+            fs.write(self._paths["devices"], name, line)
+
+    # --- freezer -----------------------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Freeze every task (``pause``), waiting until the kernel reports them frozen.
+
+        Raises:
+            CgroupError: no freezer is available, or the tasks did not freeze.
+        """
+        if self._mode == UNIFIED:
+            cgroups_v2.freeze(self._paths["unified"])
+        elif "freezer" in self._paths:
+            cgroups_v1.freeze(self._paths["freezer"])
+        else:
+            raise CgroupError("cannot freeze: the freezer controller is not mounted")
+
+    def thaw(self) -> None:
+        """Let every task run again (``resume``).
+
+        Raises:
+            CgroupError: no freezer is available, or the write failed.
+        """
+        if self._mode == UNIFIED:
+            cgroups_v2.thaw(self._paths["unified"])
+        elif "freezer" in self._paths:
+            cgroups_v1.thaw(self._paths["freezer"])
+        else:
+            raise CgroupError("cannot thaw: the freezer controller is not mounted")
+
+    def is_frozen(self) -> bool:
+        """Whether the cgroup is frozen (False when there is no freezer or no directory)."""
+        try:
+            if self._mode == UNIFIED:
+                return fs.read(self._paths["unified"], "cgroup.freeze") == "1"
+            if "freezer" in self._paths:
+                return fs.read(self._paths["freezer"], "freezer.state") == "FROZEN"
+        except CgroupError:
+            return False
+        return False
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def _tasks_dir(self) -> str:
+        if self._mode == UNIFIED:
+            return self._paths["unified"]
+        for controller in ("freezer", "devices", "memory", "pids", "cpu"):
+            if controller in self._paths:
+                return self._paths[controller]
+        return self._dirs()[0]
+
+    def pids(self) -> list[int]:
+        """Every process in the cgroup and its sub-cgroups, sorted (empty if it is gone)."""
+        found: set[int] = set()
+        top = self._tasks_dir()
+        for directory, _subdirs, _files in os.walk(top):
+            try:
+                found.update(int(p) for p in fs.read(directory, "cgroup.procs").split())
+            except CgroupError:
+                continue
+        return sorted(found)
+
+    def kill_all(self, sig: int) -> None:
+        """Send ``sig`` to every process: frozen first, so none can fork away meanwhile.
+
+        On v2 with ``cgroup.kill`` (Linux 5.14), SIGKILL is one write instead.
+
+        Raises:
+            CgroupError: freezing or thawing failed.
+        """
+        if self._mode == UNIFIED and sig == 9 and cgroups_v2.kill(self._paths["unified"]):
+            return
+        can_freeze = self._mode == UNIFIED or "freezer" in self._paths
+        if can_freeze:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if can_freeze:
+                self.thaw()
+
+    def oom_kill_count(self) -> int:
+        """How many processes the OOM killer has killed in this cgroup (0 if unknown)."""
+        if self._mode == UNIFIED:
+            return cgroups_v2.oom_kill_count(self._paths["unified"])
+        if "memory" in self._paths:
+            return cgroups_v1.oom_kill_count(self._paths["memory"])
+        return 0
+
+    def stats(self) -> dict[str, object]:
+        """Usage in the shape of runc's ``events --stats`` ``data``: memory, cpu, pids.
+
+        Raises:
+            CgroupError: a statistics file exists but cannot be read.
+        """
+        if self._mode == UNIFIED:
+            return cgroups_v2.stats(self._paths["unified"])
+        return cgroups_v1.stats(self._paths)
+
+    def destroy(self) -> None:
+        """Remove the directories in every hierarchy, sub-cgroups first.
+
+        A missing directory is fine. ``rmdir`` answers EBUSY while exiting tasks are still
+        attached, so it is retried for up to about a second.
+
+        Raises:
+            CgroupError: a directory could not be removed.
+        """
+        failures = []
+        for directory in self._dirs():
+            try:
+                _remove_tree(directory)
+            except CgroupError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+
+
+def _remove_tree(top: str) -> None:
+    if not os.path.isdir(top):
+        return
+    for directory, _subdirs, _files in os.walk(top, topdown=False):
+        _rmdir(directory)
+
+
+def _rmdir(directory: str) -> None:
+    delay = 0.002
+    deadline = time.monotonic() + 1.0
+    while True:
+        try:
+            os.rmdir(directory)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise CgroupError(f"rmdir {directory}: {fs.describe(exc)}") from exc
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _is_str_map(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
