@@ -1,0 +1,383 @@
+"""The parent side of ``create``, ``start`` and ``run``: the fork chain and its synchronisation.
+
+``create`` (process P, this module) validates the bundle, reserves the state directory under
+an flock, creates the cgroup and forks the intermediate process C (intermediate_process.py).
+C joins the cgroup, enters or creates the namespaces, forks init I (init_process.py) as pid 1
+of the new pid namespace, reports I's pid and exits. P and its children talk over one
+close-on-exec SEQPACKET socketpair (sync.py):
+
+    C -> P  userns          (only with a new user namespace)  P writes uid_map/gid_map
+    P -> C  mapped
+    C -> P  pid {pid}       init's pid as the host sees it; C exits, P reaps it
+    I -> P  hooks           (only with prestart/createRuntime hooks)  P runs them
+    P -> I  hooks-done
+    I -> P  ready           then I execs the sealed helper; EOF on the socket = exec succeeded
+    * -> P  error {message} the real reason, which ``create`` reports
+
+After ``ready`` P records the state (pid, its start time, the spec, the cgroup), writes
+``--pid-file`` and exits 0; the helper blocks on ``exec.fifo`` until ``start`` opens it for
+reading. Any failure tears everything down (init killed, cgroup removed, state directory
+removed) before the error is reported, so nothing is left behind.
+
+``run`` is create + start + wait + delete in one process. P becomes a child subreaper
+(PR_SET_CHILD_SUBREAPER) so init is reparented to it when C exits, skips the fifo (init execs
+at once), forwards signals to init and exits with its status (128+n when killed by signal n).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dockyard.errors import Conflict, InvalidArgument, SystemFailure
+from dockyard.oci import runtime_spec
+from dockyard.oci.state import rfc3339_nano
+from dockyard.runtime import exec_helper, hooks, namespaces
+from dockyard.runtime.container import RuntimeContainer, process_start_time
+from dockyard.runtime.init_process import InitConfig
+from dockyard.util import atomicfile, jsoncodec, libc, locks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.runtime.cgroups import Cgroup
+
+__all__ = ["CreateOptions", "create", "delete_stopped", "load_bundle", "start"]
+
+
+class CreateOptions:
+    """The ``create``/``run`` command line, parsed."""
+
+    def __init__(
+        self,
+        *,
+        root: str,
+        container_id: str,
+        bundle: str,
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        use_fifo: bool = True,
+    ) -> None:
+        self.root = root
+        self.container_id = container_id
+        self.bundle = os.path.abspath(bundle)
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.use_fifo = use_fifo
+
+
+def load_bundle(bundle: str) -> tuple[runtime_spec.Spec, dict[str, object], str]:
+    """(spec, raw JSON, absolute rootfs path) of a bundle, validated the way runc does.
+
+    Raises:
+        InvalidArgument: config.json missing or malformed (naming the field), no process, or
+            a missing rootfs.
+    """
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            raw = jsoncodec.loads(f.read())
+    except FileNotFoundError:
+        raise InvalidArgument(f"JSON specification file config.json not found in {bundle}") from None
+    except jsoncodec.JSONDecodeError as exc:
+        raise InvalidArgument(f"config.json: {exc}") from None
+    spec = runtime_spec.load_spec(raw)
+    if spec.process is None:
+        raise InvalidArgument("config.json: process: required")
+    if spec.root is None:
+        raise InvalidArgument("config.json: root: required")
+    rootfs = spec.root.path if spec.root.path.startswith("/") else os.path.join(bundle, spec.root.path)
+    rootfs = os.path.realpath(rootfs)
+    if not os.path.isdir(rootfs):
+        raise InvalidArgument(f"invalid rootfs: stat {rootfs}: no such file or directory")
+    if spec.linux is not None and spec.linux.seccomp is not None:
+        from dockyard.runtime import seccomp  # validates the profile now, not inside init
+
+        seccomp.compile(spec.linux.seccomp)
+    assert isinstance(raw, dict)
+    return spec, raw, rootfs
+
+
+class _Creation:
+    """What a create made so far, so a failure can undo it (init, cgroup, state directory)."""
+
+    def __init__(self, container: RuntimeContainer) -> None:
+        self.container = container
+        self.cgroup: Cgroup | None = None
+        self.init_pid = 0
+
+    def undo(self, exc: BaseException) -> None:
+        try:
+            if self.init_pid:
+                try:
+                    os.kill(self.init_pid, 9)
+                    os.waitpid(self.init_pid, 0)
+                except ChildProcessError:
+                    pass
+                except ProcessLookupError:
+                    pass
+            if self.cgroup is not None:
+                self.cgroup.kill_all(9)
+                self.cgroup.destroy()
+        except Exception as cleanup:  # keep the first error; note the second
+            exc.add_note(f"cleanup failed: {cleanup}")
+        finally:
+            self.container.remove_dir()
+
+
+def create(options: CreateOptions) -> RuntimeContainer:
+    """Create the container and leave it waiting for ``start`` (or running, without the fifo).
+
+    Raises:
+        InvalidArgument: bad bundle or id. Conflict: the id exists. SystemFailure: a step of the
+            set-up failed (the message is the child's own).
+    """
+    spec, raw, rootfs = load_bundle(options.bundle)
+    container = RuntimeContainer.reserve(options.root, options.container_id)
+    creation = _Creation(container)
+    try:
+        with locks.FileLock(container.lock_path()):
+            _create_locked(options, creation, spec, raw, rootfs)
+    except BaseException as exc:
+        creation.undo(exc)
+        raise
+    return container
+
+
+def _create_locked(
+    options: CreateOptions, creation: _Creation, spec: runtime_spec.Spec, raw: dict[str, object], rootfs: str
+) -> None:
+    from dockyard.runtime import sync
+
+    container = creation.container
+    linux = spec.linux
+    plan = namespaces.plan_namespaces(spec)
+    program = None
+    if linux is not None and linux.seccomp is not None:
+        from dockyard.runtime import seccomp
+
+        program = seccomp.compile(linux.seccomp)
+    if linux is not None and (linux.cgroups_path is not None or linux.resources is not None):
+        from dockyard.runtime.cgroups import Cgroup
+
+        creation.cgroup = Cgroup.for_container(container.id, linux.cgroups_path)
+        creation.cgroup.create()
+        _fill_cpusets(creation.cgroup.paths().get("cpuset"))
+        creation.cgroup.set_resources(linux.resources)
+    fifo_fd = None
+    if options.use_fifo:
+        os.mkfifo(container.fifo_path, 0o622)
+        fifo_fd = os.open(container.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    console = None
+    process = spec.process
+    assert process is not None
+    if process.terminal:
+        if options.console_socket is None:
+            raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
+        from dockyard.runtime import tty
+
+        console = tty.connect_console_socket(options.console_socket)
+    elif options.console_socket is not None:
+        raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
+    parent, child = sync.channel_pair()
+    hook_set = spec.hooks
+    config = InitConfig(
+        container_id=container.id,
+        spec=spec,
+        bundle=options.bundle,
+        rootfs=rootfs,
+        plan=plan,
+        channel=child,
+        fifo_fd=fifo_fd,
+        helper_fd=exec_helper.helper_fd(),
+        console=console,
+        seccomp_program=program,
+        runtime_hooks=bool(hook_set and (hook_set.prestart or hook_set.create_runtime)),
+    )
+    intermediate = os.fork()
+    if intermediate == 0:
+        from dockyard.runtime import intermediate_process
+
+        parent.close()
+        intermediate_process.run_intermediate(config, creation.cgroup)
+    for fd in (child.fileno(), fifo_fd, config.helper_fd, console.fileno() if console else None):
+        if fd is not None:
+            os.close(fd)
+    child.sock.detach()
+    if console is not None:
+        console.detach()
+    try:
+        _talk_to_children(options, creation, spec, parent, plan, intermediate)
+    finally:
+        parent.close()
+    container.record.update(
+        id=container.id,
+        pid=creation.init_pid,
+        start_time=process_start_time(creation.init_pid),
+        bundle=options.bundle,
+        rootfs=rootfs,
+        created=rfc3339_nano(_now_ns()),
+        owner="",
+        oci_version=spec.oci_version,
+        annotations=spec.annotations,
+        config=raw,
+        cgroup=creation.cgroup.to_state() if creation.cgroup is not None else None,
+    )
+    container.save()
+    if options.pid_file:
+        atomicfile.write_atomic(os.path.abspath(options.pid_file), str(creation.init_pid), durable=False)
+
+
+def _fill_cpusets(path: str | None) -> None:
+    """Temporary: give new v1 cpuset directories their parent's cpus and mems.
+
+    cgroups_v1.make_dirs stops at the first missing parent and leaves the levels above the leaf
+    empty, so no task can join (ENOSPC). Remove once cgroups.py fills every level it creates.
+    """
+    if path is None or not os.path.isdir(path):
+        return
+    chain = []
+    while os.path.exists(os.path.join(path, "cpuset.cpus")):
+        chain.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(chain[:-1] if len(chain) > 1 else []):
+        parent = os.path.dirname(directory)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            with open(os.path.join(directory, name), "r+") as f:
+                if not f.read().strip():
+                    with open(os.path.join(parent, name)) as p:
+                        f.write(p.read().strip())
+
+
+def _now_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def _talk_to_children(
+    options: CreateOptions,
+    creation: _Creation,
+    spec: runtime_spec.Spec,
+    channel: object,
+    plan: namespaces.NamespacePlan,
+    intermediate: int,
+) -> None:
+    from dockyard.runtime.sync import Channel, ChildFailed
+
+    assert isinstance(channel, Channel)
+    try:
+        if plan.creates("user"):
+            channel.expect("userns")
+            _write_id_maps(intermediate, spec)
+            channel.send("mapped")
+        creation.init_pid = int(str(channel.expect("pid")["pid"]))
+    finally:
+        os.waitpid(intermediate, 0)
+    while True:
+        msg = channel.recv()
+        if msg is None:
+            raise ChildFailed("container init exited before it was ready")
+        if msg["type"] == "hooks":
+            _run_runtime_hooks(options, creation, spec)
+            channel.send("hooks-done")
+        elif msg["type"] == "ready":
+            break
+        else:
+            raise ChildFailed(f"sync: unexpected message {msg['type']!r}")
+    if msg.get("waiting"):
+        return  # init stays in Python to run startContainer hooks; it cannot close the socket
+    if channel.recv() is not None:
+        raise ChildFailed("sync: unexpected message after ready")
+
+
+def _write_id_maps(pid: int, spec: runtime_spec.Spec) -> None:
+    linux = spec.linux
+    assert linux is not None
+    for name, mappings in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
+        if not mappings:
+            raise InvalidArgument(
+                f"config.json: linux.{name.replace('_m', 'M')}pings: required with a user namespace"
+            )
+        try:
+            with open(f"/proc/{pid}/{name}", "wb") as f:
+                f.write(namespaces.format_id_map(mappings))
+        except OSError as exc:
+            raise SystemFailure(f"write /proc/{pid}/{name}: {exc.strerror}") from None
+
+
+def _run_runtime_hooks(options: CreateOptions, creation: _Creation, spec: runtime_spec.Spec) -> None:
+    from dockyard.oci.state import State
+
+    assert spec.hooks is not None
+    state = State(
+        id=creation.container.id,
+        status="creating",
+        pid=creation.init_pid,
+        bundle=options.bundle,
+        oci_version=spec.oci_version,
+        annotations=spec.annotations,
+    )
+    hooks.run_hooks("prestart", spec.hooks.prestart, state)
+    hooks.run_hooks("createRuntime", spec.hooks.create_runtime, state)
+
+
+def start(container: RuntimeContainer) -> list[str]:
+    """Let a created container's helper exec the process; returns poststart warnings.
+
+    Opens the exec fifo for reading, which unblocks the helper's open for writing; the byte it
+    writes says it passed the fifo. A pidfd of init in the same poll set ends the wait if init
+    dies first.
+
+    Raises:
+        Conflict: the container is not in the created state. SystemFailure: init died.
+    """
+    import select
+
+    status = container.status()
+    if status != "created":
+        if status == "stopped":
+            raise Conflict("cannot start a container that has stopped")
+        raise Conflict("cannot start an already running container")
+    fifo = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    pidfd = libc.pidfd_open(container.pid)
+    try:
+        poller = select.poll()
+        poller.register(fifo, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            ready = dict(poller.poll())
+            if ready.get(fifo, 0) & select.POLLIN and os.read(fifo, 1):
+                break
+            if pidfd in ready:
+                raise SystemFailure("cannot start container: container init exited")
+    finally:
+        os.close(pidfd)
+        os.close(fifo)
+    os.unlink(container.fifo_path)
+    return run_poststart(container)
+
+
+def run_poststart(container: RuntimeContainer) -> list[str]:
+    spec = runtime_spec.load_spec(container.spec_json())
+    if spec.hooks is None or not spec.hooks.poststart:
+        return []
+    return hooks.run_hooks("poststart", spec.hooks.poststart, container.state("running"), fatal=False)
+
+
+def delete_stopped(container: RuntimeContainer) -> list[str]:
+    """Run poststop hooks, destroy the cgroup, remove the state; returns hook warnings."""
+    warnings: list[str] = []
+    spec_json = container.spec_json()
+    if spec_json:
+        spec = runtime_spec.load_spec(spec_json)
+        if spec.hooks is not None and spec.hooks.poststop:
+            warnings = hooks.run_hooks(
+                "poststop", spec.hooks.poststop, container.state("stopped"), fatal=False
+            )
+    cgroup = container.cgroup()
+    if cgroup is not None:
+        if cgroup.is_frozen():
+            cgroup.thaw()
+        if cgroup.pids():
+            cgroup.kill_all(9)
+        cgroup.destroy()
+    container.remove_dir()
+    return warnings
