@@ -333,3 +333,30 @@ def move_mount(from_fd: int, to_fd: int, to_path: str = "", flags: int = MOVE_MO
     """move_mount(2): attach the detached mount ``from_fd`` at ``to_fd``/``to_path``."""
     if _syscall(_nr("move_mount"), from_fd, b"", to_fd, _b(to_path), ctypes.c_uint(flags)) != 0:
         raise _fail("move_mount", to_path or None)
+
+
+# --- appended for the runtime's process side (runtime/init_process.py, mounts.py) -------------
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PROC_SUPER_MAGIC = 0x9FA0
+TIOCSCTTY = 0x540E
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCSWINSZ = 0x5414
+CLOSE_RANGE_CLOEXEC = 4
+
+
+class _Statfs(ctypes.Structure):
+    # struct statfs on 64-bit Linux (statfs(2)): only f_type is read, the rest is padding.
+    _fields_ = (("f_type", ctypes.c_long), ("rest", ctypes.c_long * 15))
+
+
+def fstatfs_type(fd: int) -> int:
+    """fstatfs(2)'s ``f_type`` (the filesystem magic, e.g. ``PROC_SUPER_MAGIC``) of ``fd``."""
+    buf = _Statfs()
+    if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:
+        raise _fail(f"fstatfs {fd}")
+    return int(buf.f_type) & 0xFFFFFFFF
