@@ -360,3 +360,19 @@ def fstatfs_type(fd: int) -> int:
     if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:
         raise _fail(f"fstatfs {fd}")
     return int(buf.f_type) & 0xFFFFFFFF
+
+
+# --- appended for runtime/seccomp.py ------------------------------------------------------------
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+def prctl_seccomp_filter(program: bytes) -> None:
+    """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog): seccomp(2)'s predecessor, without flags."""
+    if len(program) % 8:
+        raise ValueError("a BPF program is a sequence of 8-byte instructions")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if _libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog), 0, 0) != 0:
+        raise _fail("prctl PR_SET_SECCOMP")
