@@ -31,7 +31,7 @@ def _manifest_doc(media_type: str | None = spec.DOCKER_MANIFEST, **extra: object
 
 def _entry(
     arch: str, variant: str | None = None, *, digest: str = "d", media_type: str = spec.OCI_MANIFEST
-) -> dict:
+) -> dict[str, object]:
     platform: dict[str, object] = {"os": "linux", "architecture": arch}
     if variant:
         platform["variant"] = variant
@@ -43,7 +43,7 @@ def _entry(
     }
 
 
-def _index_doc(*entries: dict, media_type: str | None = spec.OCI_INDEX) -> dict[str, object]:
+def _index_doc(*entries: dict[str, object], media_type: str | None = spec.OCI_INDEX) -> dict[str, object]:
     doc: dict[str, object] = {"schemaVersion": 2, "manifests": list(entries)}
     if media_type is not None:
         doc["mediaType"] = media_type

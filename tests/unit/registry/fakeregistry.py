@@ -111,7 +111,9 @@ class FakeRegistry:
 
     # --- auth -------------------------------------------------------------------------------
 
-    def _challenge(self, repo: str | None = None, action: str = "pull", request: httpx.Request | None = None):
+    def _challenge(
+        self, repo: str | None = None, action: str = "pull", request: httpx.Request | None = None
+    ) -> httpx.Response:
         if self.auth == "basic":
             value = 'Basic realm="fake"'
         else:
@@ -242,7 +244,7 @@ def _ok() -> httpx.Response:
 
 def _error(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, detail: object = None
-):
+) -> httpx.Response:
     body = {"errors": [{"code": code, "message": message, "detail": detail}]}
     return httpx.Response(status, json=body, headers=headers)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -10,12 +12,12 @@ import pytest
 from dockyard.oci import image_spec
 from dockyard.oci.digest import Digest, DigestMismatch, Verifier
 from dockyard.oci.image_spec import Descriptor
-from dockyard.registry import Reference, RegistryConfig, RegistryNotFound
+from dockyard.registry import Reference, RegistryClient, RegistryConfig, RegistryNotFound
 from tests.unit.registry.conftest import Image, client_for, run
 from tests.unit.registry.fakeregistry import HOST, BrokenStream, FakeRegistry, sha256
 
 
-async def _collect(client, ref, desc, **kwargs) -> bytes:
+async def _collect(client: RegistryClient, ref: Reference, desc: Descriptor, **kwargs: Any) -> bytes:
     out = bytearray()
     async for chunk in client.fetch_blob(ref, desc, **kwargs):
         out += chunk
@@ -146,7 +148,7 @@ def test_fetch_blob_streams_verified_bytes(registry: FakeRegistry, config: Regis
     assert _fetch_all(registry, config, image.ref, layers[1]) == image.layers[1]
 
 
-def _tamper(registry: FakeRegistry, digest: str, make: callable) -> None:
+def _tamper(registry: FakeRegistry, digest: str, make: Callable[[], httpx.Response]) -> None:
     def fault(request: httpx.Request) -> httpx.Response | None:
         if request.url.path.endswith(f"/blobs/{digest}") and request.method == "GET":
             return make()
@@ -173,7 +175,7 @@ class BrokenStreamless(httpx.AsyncByteStream):
     def __init__(self, data: bytes) -> None:
         self.data = data
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         for i in range(0, len(self.data), 1000):
             yield self.data[i : i + 1000]
 
@@ -207,7 +209,7 @@ def test_fetch_blob_resumes_with_range_after_a_broken_connection(
     image = Image(registry)
     layer = image.parsed().layers[1]
     data = image.layers[1]
-    broken = []
+    broken: list[bool] = []
 
     def drop_once(request: httpx.Request) -> httpx.Response | None:
         if request.url.path.endswith(f"/blobs/{layer.digest}") and not broken:
@@ -230,7 +232,7 @@ def test_fetch_blob_resume_skips_forward_when_range_is_ignored(
     layer = image.parsed().layers[1]
     data = image.layers[1]
     registry.honour_range = False
-    broken = []
+    broken: list[bool] = []
 
     def drop_once(request: httpx.Request) -> httpx.Response | None:
         if request.url.path.endswith(f"/blobs/{layer.digest}") and not broken:
