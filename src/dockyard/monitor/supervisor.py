@@ -1,3 +1,544 @@
-"""monitor.supervisor: written by the monitor work (issue #2)."""
+"""The monitor's life: create (or exec), start on request, hold stdio, reap, record, clean up.
+
+One thread, one ``poll(2)`` loop, no allocations while idle (it sleeps in ``poll`` with no
+timeout). Its inputs are the attach listener and connections, the process's output fds, the
+stdin fd when bytes wait for it, and a self-pipe that ``signal.set_wakeup_fd`` writes on
+SIGCHLD. Runtime commands run synchronously from inside the loop: they take milliseconds, and
+the process cannot produce output until ``start`` anyway.
+
+**Reaping.** The monitor is a child subreaper (prctl(2) PR_SET_CHILD_SUBREAPER), so when
+``runtime create`` (or ``exec --detach``) exits, the process it left behind becomes our child.
+Every child is reaped; only the status of the supervised pid counts. The runtime's own
+commands are reaped by their callers (``RuntimeCall.wait``), never by the loop: the loop runs
+only between them.
+
+**Ending**, in this order:
+1. the process is reaped: note the time, keep reading output until every output fd reaches EOF,
+   or for ``DRAIN_GRACE`` at most (a background child may hold the pipe forever);
+2. read the OOM kill count while the cgroup still exists;
+3. write the exit record atomically, so any later client can read it;
+4. ``runtime delete --force`` (init mode), before anyone is told: an engine that starts the
+   container again right after ``wait`` must find the ID free;
+5. answer ``wait`` requests, end attach streams (queued output is still written, for
+   ``CLOSE_GRACE`` at most), stop listening, and exit.
+
+**Signals.** SIGPIPE and SIGHUP are ignored (a dead client or a closed terminal is a normal
+event). SIGTERM and SIGINT are ignored too, as conmon does: the monitor's life is the
+process's life, and a stray ``kill`` or a daemon's process-group signal must not orphan a
+container's output and exit status. To stop a container, signal the container (runtime
+``kill``); the monitor exits after it. SIGKILL of the monitor is the one way to stop it early,
+and then the engine falls back to ``runtime state``.
+"""
 
 from __future__ import annotations
+
+import _signal  # type: ignore[import-not-found]  # no stub; `signal` imports enum (6 ms)
+import os
+import select
+import time
+
+from dockyard import errors
+from dockyard.monitor import attach, logfile, oom, protocol
+from dockyard.monitor.stdio import Stdio
+from dockyard.oci.runtime_cli import OciRuntime, RuntimeCall
+from dockyard.util import atomicfile, jsoncodec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.monitor.settings import MonitorConfig
+
+__all__ = ["CLOSE_GRACE", "DRAIN_GRACE", "Supervisor"]
+
+DRAIN_GRACE = 0.5
+"""Seconds to keep reading output after the process exited, if something still holds it."""
+
+CLOSE_GRACE = 2.0
+"""Seconds to finish writing queued output to clients before the monitor exits."""
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+"""Go's zero time: Docker's StartedAt of a process that never started."""
+
+_IN = select.POLLIN
+_OUT = select.POLLOUT
+_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+def _noop(signum: int, frame: object) -> None:
+    """A Python-level handler, so the C handler writes SIGCHLD to the wakeup fd."""
+
+
+class Supervisor:
+    """Supervises one process from ``runtime create`` (or ``exec``) to its exit record.
+
+    ``run`` returns the monitor's exit status: 0 once the process ended and was recorded, 1 if
+    it could not be created or started.
+    """
+
+    def __init__(self, config: MonitorConfig, sync_fd: int = -1) -> None:
+        self.config = config
+        self.sync_fd = sync_fd
+        self.runtime = OciRuntime(
+            config.runtime,
+            root=config.runtime_root,
+            log=config.path(protocol.RUNTIME_LOG),
+            args=config.runtime_args,
+        )
+        self.status = "created"  # created -> running -> exited
+        self.pid = 0
+        self.started_ns = 0
+        self.finished_ns = 0
+        self.wait_status = 0
+        self.record: protocol.ExitRecord | None = None
+        self.stdio: Stdio | None = None
+        self.server: attach.AttachServer | None = None
+        self.log: logfile.LogWriter | None = None
+        self.splitters: dict[str, logfile.LineSplitter] = {}
+        self.memory_cgroup: str | None = None
+        self.oom_before = 0
+        self.drain_deadline = 0.0
+        self.close_deadline = 0.0
+        self.failed: errors.DockyardError | None = None  # exec start failed: tell waiters, exit
+        self.poller = select.poll()
+        self.registered: dict[int, int] = {}
+        self.wakeup_r = -1
+
+    # --- life ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Create (init) or wait for ``start`` (exec), supervise, record, clean up."""
+        self._install_signals()
+        self.server = attach.AttachServer(self.config.path(protocol.SOCKET))
+        atomicfile.write_atomic(self.config.path(protocol.MONITOR_PID), f"{os.getpid()}\n", durable=False)
+        self._report(event="alive", pid=os.getpid())
+        if self.config.mode == "init":
+            try:
+                self._create()
+            except errors.DockyardError as exc:
+                self._report(error=protocol.error_to_data(exc))
+                self._abandon()
+                return 1
+            self._report(event="created", pid=self.pid)
+        else:
+            self._report(event="ready")
+        self._close_sync()
+        self._loop()
+        self._shutdown()
+        return 0 if self.failed is None else 1
+
+    def _install_signals(self) -> None:
+        for sig in (_signal.SIGPIPE, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGINT):
+            _signal.signal(sig, _signal.SIG_IGN)
+        self.wakeup_r, wakeup_w = os.pipe()
+        os.set_blocking(self.wakeup_r, False)
+        os.set_blocking(wakeup_w, False)
+        _signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
+        _signal.signal(_signal.SIGCHLD, _noop)
+
+    def _report(self, **message: object) -> None:
+        """Tell the spawner how it went; a spawner that died meanwhile changes nothing."""
+        if self.sync_fd < 0:
+            return
+        try:
+            os.write(self.sync_fd, protocol.encode(message))
+        except OSError:
+            self._close_sync()
+
+    def _close_sync(self) -> None:
+        if self.sync_fd >= 0:
+            os.close(self.sync_fd)
+            self.sync_fd = -1
+
+    def _abandon(self) -> None:
+        """After a failed create: remove what the runtime may have left, and our files."""
+        try:
+            self.runtime.run(OciRuntime.delete_args(self.config.container_id, force=True))
+        except errors.DockyardError:
+            pass  # usually "does not exist": the runtime cleaned up after itself
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self.stdio is not None:
+            self.stdio.close()
+        if self.server is not None:
+            self.server.close()
+        if self.log is not None:
+            self.log.close()
+        for name in (protocol.MONITOR_PID, protocol.CONTAINER_PID):
+            try:
+                os.unlink(self.config.path(name))
+            except FileNotFoundError:
+                pass
+
+    # --- runtime calls ----------------------------------------------------------------------
+    def _spawn_process(self, command: list[str]) -> int:
+        """Run ``create`` or ``exec`` with the process's stdio; the pid it left behind.
+
+        Raises:
+            NotFound, RuntimeFailed: the runtime's error.
+        """
+        assert self.stdio is not None
+        call = self.runtime.spawn(command, stdio=self.stdio.child_stdio())
+        try:
+            if self.stdio.terminal:
+                self._await_master(call)
+            status = call.wait(self.runtime.timeout)
+        finally:
+            self.stdio.release_child_ends()
+            self.stdio.close_console()
+        call.check(status, self.stdio.take_early())
+        try:
+            with open(self.config.path(protocol.CONTAINER_PID)) as file:
+                pid = int(file.read().strip())
+        except (OSError, ValueError) as exc:
+            raise errors.RuntimeFailed(f"{call.what}: no usable pid file: {exc}") from None
+        if self.config.console_size is not None:
+            self.stdio.resize(*self.config.console_size)
+        return pid
+
+    def _await_master(self, call: RuntimeCall) -> None:
+        """Accept the pty master while the runtime runs (it blocks until we do)."""
+        assert self.stdio is not None
+        pidfd = os.pidfd_open(call.pid)
+        try:
+            poller = select.poll()
+            poller.register(self.stdio.console_fd, _IN)
+            poller.register(pidfd, _IN)
+            deadline = time.monotonic() + self.runtime.timeout
+            while time.monotonic() < deadline:
+                ready = dict(poller.poll(int((deadline - time.monotonic()) * 1000) + 1))
+                if ready.get(self.stdio.console_fd):
+                    self.stdio.accept_master()
+                    return
+                if ready.get(pidfd):
+                    return  # the runtime gave up before connecting: its error says why
+        except OSError as exc:
+            os.kill(call.pid, 9)
+            raise errors.RuntimeFailed(f"{call.what}: console socket: {exc}") from None
+        finally:
+            os.close(pidfd)
+
+    def _command(self) -> list[str]:
+        """Open the process's stdio; the ``create`` (init) or ``exec`` command that uses it."""
+        config = self.config
+        self.stdio = Stdio(
+            terminal=config.terminal, stdin=config.stdin, console_path=config.path(protocol.CONSOLE_SOCKET)
+        )
+        pid_file = config.path(protocol.CONTAINER_PID)
+        console = self.stdio.console_path or None
+        if config.mode == "init":
+            assert config.bundle is not None
+            return OciRuntime.create_args(
+                config.container_id, bundle=config.bundle, pid_file=pid_file, console_socket=console
+            )
+        assert config.process_path is not None
+        return OciRuntime.exec_args(
+            config.container_id, process=config.process_path, pid_file=pid_file, console_socket=console
+        )
+
+    def _create(self) -> None:
+        config = self.config
+        self.pid = self._spawn_process(self._command())
+        self.memory_cgroup = oom.find_memory_cgroup(self.pid)
+        self.oom_before = oom.oom_kill_count(self.memory_cgroup) or 0
+        if config.log_path is not None:
+            self.log = logfile.LogWriter(
+                config.log_path, max_size=config.log_max_size, max_file=config.log_max_file
+            )
+
+    def _start(self) -> int:
+        """Handle ``start``: let the process run; its pid.
+
+        Raises:
+            NotModified: it was started already. Conflict: it has exited.
+            NotFound, RuntimeFailed: the runtime's error.
+        """
+        if self.status == "running":
+            raise errors.NotModified(f"{self.config.task_id} is already started")
+        if self.status == "exited" or self.failed is not None:
+            raise errors.Conflict(f"{self.config.task_id} has exited")
+        if self.config.mode == "init":
+            assert self.stdio is not None
+            self.stdio.take_early()  # whatever is there came from the runtime, not the process
+            self.runtime.run(["start", self.config.container_id])
+        else:
+            self._start_exec()
+        self.started_ns = time.time_ns()
+        self.status = "running"
+        return self.pid
+
+    def _start_exec(self) -> None:
+        try:
+            self.pid = self._spawn_process(self._command())
+        except errors.DockyardError as exc:
+            self._give_up(exc)
+            raise
+
+    def _give_up(self, exc: errors.DockyardError) -> None:
+        """The exec never ran: tell waiters why, end attach streams, leave no exit record."""
+        assert self.server is not None
+        self.failed = exc
+        self.close_deadline = time.monotonic() + CLOSE_GRACE
+        self._end_sessions(protocol.encode({"error": protocol.error_to_data(exc)}))
+
+    def _end_sessions(self, answer: bytes) -> None:
+        """Answer every ``wait`` with ``answer``, end attach streams, stop listening."""
+        assert self.server is not None
+        for conn in list(self.server.connections.values()):
+            if conn.waiting:
+                conn.waiting = False
+                self._answer(conn, answer)
+            elif conn.attached:
+                conn.closing = True
+        self.server.stop_listening()
+
+    # --- the loop ---------------------------------------------------------------------------
+    def _wanted(self) -> dict[int, int]:
+        """The fds to poll and for what, as things stand."""
+        assert self.server is not None
+        wanted = {self.wakeup_r: _IN}
+        if self.server.fd >= 0:
+            wanted[self.server.fd] = _IN
+        stdio = self.stdio
+        if stdio is not None and self.status != "created":
+            for fd in stdio.outputs:
+                wanted[fd] = _IN
+            if stdio.stdin_buffer and stdio.stdin_fd >= 0:
+                wanted[stdio.stdin_fd] = wanted.get(stdio.stdin_fd, 0) | _OUT
+        full = stdio is not None and stdio.stdin_full
+        for fd, conn in self.server.connections.items():
+            events = 0 if conn.closing or (conn.attached and full) else _IN
+            wanted[fd] = events | (_OUT if conn.outbuf else 0)
+        return wanted
+
+    def _sync_poller(self) -> None:
+        wanted = self._wanted()
+        if wanted == self.registered:
+            return
+        for fd in self.registered.keys() - wanted.keys():
+            self.poller.unregister(fd)
+        for fd, events in wanted.items():
+            if self.registered.get(fd) != events:
+                self.poller.register(fd, events)  # register() also modifies
+        self.registered = wanted
+
+    def _timeout_ms(self) -> int:
+        deadline = self.close_deadline or self.drain_deadline
+        if not deadline:
+            return -1
+        return max(0, int((deadline - time.monotonic()) * 1000) + 1)
+
+    def _loop(self) -> None:
+        assert self.server is not None
+        while True:
+            self._sync_poller()
+            for fd, events in self.poller.poll(self._timeout_ms()):
+                self._dispatch(fd, events)
+            if self._advance():
+                return
+
+    def _dispatch(self, fd: int, events: int) -> None:
+        assert self.server is not None
+        stdio = self.stdio
+        if fd == self.wakeup_r:
+            while Stdio.read(fd):
+                pass
+            self._reap()
+        elif fd == self.server.fd:
+            self.server.accept()
+        elif fd in self.server.connections:
+            self._serve(self.server.connections[fd], events)
+        elif stdio is not None:
+            if events & (_OUT | _GONE) and fd == stdio.stdin_fd:
+                stdio.flush_stdin()  # POLLERR: the reader is gone; the write fails and closes
+            if events & (_IN | _GONE) and fd in stdio.outputs:
+                self._pump(fd)
+
+    def _advance(self) -> bool:
+        """Move through the ending steps as their conditions are met; True when all is done."""
+        assert self.server is not None
+        for conn in [c for c in self.server.connections.values() if c.closing and not c.outbuf]:
+            self.server.drop(conn)
+        if self.failed is not None or self.status == "exited":
+            return not self.server.connections or time.monotonic() >= self.close_deadline
+        if self.drain_deadline and (not self._outputs_open() or time.monotonic() >= self.drain_deadline):
+            self._finish()
+        return False
+
+    def _outputs_open(self) -> bool:
+        return self.stdio is not None and bool(self.stdio.outputs)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid and self.pid and not self.finished_ns:
+                self.finished_ns = time.time_ns()
+                self.wait_status = status
+                self.drain_deadline = time.monotonic() + DRAIN_GRACE
+
+    # --- output -----------------------------------------------------------------------------
+    def _pump(self, fd: int) -> None:
+        """Move what ``fd`` has to the log and the attached clients."""
+        assert self.stdio is not None
+        assert self.server is not None
+        stream = self.stdio.outputs[fd]
+        data = Stdio.read(fd)
+        if data is None:
+            return
+        if not data:
+            self.stdio.close_output(fd)
+            splitter = self.splitters.get(stream)
+            if splitter is not None and stream not in self.stdio.outputs.values():
+                splitter.finish()
+            return
+        if self.log is not None:
+            splitter = self.splitters.get(stream)
+            if splitter is None:
+                splitter = self.splitters[stream] = logfile.LineSplitter(stream, self._write_log)
+            splitter.feed(data)
+        number = protocol.STDOUT if stream == "stdout" else protocol.STDERR
+        for conn in self.server.broadcast(number, data, raw=self.stdio.terminal):
+            self._drop(conn)
+
+    def _write_log(self, text: bytes, stream: str, ns: int) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.write(text, stream, ns)
+        except OSError as exc:  # disk full: keep supervising, say so once
+            self.note(f"log write failed, logging stopped: {exc}")
+            self.log.close()
+            self.log = None
+
+    def note(self, message: str) -> None:
+        """Append one line to ``monitor.log`` (the monitor's stderr is /dev/null)."""
+        line = f"{protocol.format_time(time.time_ns())} {self.config.task_id[:12]} {message}\n"
+        try:
+            fd = os.open(self.config.path(protocol.MONITOR_LOG), _APPEND, 0o600)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    # --- connections ------------------------------------------------------------------------
+    def _serve(self, conn: attach.Connection, events: int) -> None:
+        alive = True
+        if events & (_IN | _GONE):
+            alive = conn.receive()
+        if events & _OUT and not conn.flush():
+            alive = False
+        try:
+            if conn.attached:
+                self._frames(conn)
+            elif not conn.waiting and not conn.closing:
+                request = conn.take_request()
+                if request is not None:
+                    self._handle(conn, request)
+        except errors.DockyardError as exc:
+            if conn.attached:  # a broken frame: the stream cannot carry an answer
+                alive = False
+            else:
+                self._answer(conn, protocol.encode({"error": protocol.error_to_data(exc)}))
+        if not alive:
+            self._drop(conn)
+
+    def _drop(self, conn: attach.Connection) -> None:
+        """A client left (or was dropped): end its stdin session too."""
+        assert self.server is not None
+        if conn.attached and conn.stdin:
+            self._stdin_session_ended(conn)
+        self.server.drop(conn)
+
+    def _stdin_session_ended(self, conn: attach.Connection) -> None:
+        conn.stdin = False
+        if self.config.stdin_once and self.stdio is not None:
+            self.stdio.close_stdin()
+
+    def _answer(self, conn: attach.Connection, line: bytes) -> None:
+        conn.closing = True
+        conn.send(line)
+
+    def _frames(self, conn: attach.Connection) -> None:
+        while (frame := conn.take_frame()) is not None:
+            kind, payload = frame
+            if kind == protocol.UP_STDIN and conn.stdin and self.stdio is not None:
+                self.stdio.queue_stdin(payload)
+                self.stdio.flush_stdin()
+            elif kind == protocol.UP_CLOSE_STDIN and conn.stdin:
+                self._stdin_session_ended(conn)
+            elif kind == protocol.UP_RESIZE and len(payload) == 4 and self.stdio is not None:
+                self.stdio.resize(int.from_bytes(payload[:2], "big"), int.from_bytes(payload[2:], "big"))
+
+    def _handle(self, conn: attach.Connection, request: dict[str, object]) -> None:
+        op = request.get("op")
+        if op == "start":
+            self._answer(conn, protocol.reply(pid=self._start()))
+        elif op == "state":
+            record = self.record.to_json() if self.record is not None else None
+            self._answer(conn, protocol.reply(status=self.status, pid=self.pid, exit=record))
+        elif op == "wait":
+            if self.record is not None:
+                self._answer(conn, protocol.reply(exit=self.record.to_json()))
+            else:
+                conn.waiting = True
+        elif op == "resize":
+            height, width = request.get("height"), request.get("width")
+            if not isinstance(height, int) or not isinstance(width, int):
+                raise errors.InvalidArgument("resize needs integer height and width")
+            if not (0 <= height <= 65535 and 0 <= width <= 65535):
+                raise errors.InvalidArgument(f"terminal size {height}x{width} out of range")
+            if self.stdio is not None:
+                self.stdio.resize(height, width)
+            self._answer(conn, protocol.reply())
+        elif op == "attach":
+            self._attach(conn, request)
+        else:
+            raise errors.InvalidArgument(f"unknown monitor request {op!r}")
+
+    def _attach(self, conn: attach.Connection, request: dict[str, object]) -> None:
+        streams = [request.get(name, False) for name in ("stdin", "stdout", "stderr")]
+        if not all(isinstance(flag, bool) for flag in streams):
+            raise errors.InvalidArgument("attach: stdin, stdout and stderr must be true or false")
+        conn.send(protocol.reply(tty=self.config.terminal))
+        conn.attached = True
+        conn.stdin = bool(streams[0]) and self.config.stdin
+        conn.stdout, conn.stderr = bool(streams[1]), bool(streams[2])
+        if self.status == "exited":
+            conn.closing = True  # nothing more will come
+
+    # --- the end ----------------------------------------------------------------------------
+    def _finish(self) -> None:
+        """Steps 2-5 of the module essay."""
+        assert self.server is not None
+        assert self.stdio is not None
+        for fd in list(self.stdio.outputs):
+            self.stdio.close_output(fd)
+        for splitter in self.splitters.values():
+            splitter.finish()
+        oom_now = oom.oom_kill_count(self.memory_cgroup)
+        code, sig = protocol.exit_status(self.wait_status)
+        self.record = protocol.ExitRecord(
+            exit_code=code,
+            signal=sig,
+            oom_killed=oom_now is not None and oom_now > self.oom_before,
+            started_at=protocol.format_time(self.started_ns) if self.started_ns else ZERO_TIME,
+            finished_at=protocol.format_time(self.finished_ns),
+            pid=self.pid,
+        )
+        record = jsoncodec.dumps(self.record.to_json()) + "\n"
+        atomicfile.write_atomic(self.config.path(protocol.EXIT_RECORD), record, mode=0o600, durable=False)
+        if self.config.mode == "init":
+            try:
+                self.runtime.run(OciRuntime.delete_args(self.config.container_id, force=True))
+            except errors.DockyardError as exc:
+                self.note(f"runtime delete failed: {exc}")
+        self.status = "exited"
+        self.drain_deadline = 0.0
+        self.close_deadline = time.monotonic() + CLOSE_GRACE
+        self._end_sessions(protocol.reply(exit=self.record.to_json()))
