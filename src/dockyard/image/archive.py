@@ -1,0 +1,460 @@
+"""Applying a layer tar to a directory: whiteouts, ownership, and path safety.
+
+A layer is a tar of changes. Each layer is unpacked into its own empty directory (moby's
+overlay2 ``diff`` directory), and overlayfs stacks the directories; so a deletion cannot be
+performed here, only *recorded* in overlayfs' own vocabulary:
+
+- ``dir/.wh.name`` (an AUFS-style whiteout, which is how layer tars spell "name was deleted")
+  becomes ``dir/name`` as a character device 0:0, which overlayfs reads as "hidden below";
+- ``dir/.wh..wh..opq`` (an opaque directory) becomes the xattr ``trusted.overlay.opaque=y`` on
+  ``dir``, which hides everything the lower layers have under it;
+- other ``.wh..wh.`` names are AUFS bookkeeping and are skipped.
+
+With ``whiteouts="keep"`` the ``.wh.`` files are written as plain empty files instead (AUFS
+format); that needs no privilege, so the unit tier can exercise everything else.
+
+**Path safety** (reliability-security.md §2.5 and §6). The layer is untrusted input. ``tarfile``
+is used only to parse headers from a stream (mode ``r|``); its ``extract`` and its filters are
+never used: they have had escape bugs through 2026 and refuse legitimate layer content
+(absolute symlinks, device nodes). Instead:
+
+- names are cleaned lexically as if rooted at ``/``: ``..`` cannot climb above the root and a
+  leading ``/`` is dropped (containerd's choice: neutralise rather than refuse);
+- the parent directory of every entry is resolved *inside* the layer root, component by
+  component with ``O_NOFOLLOW`` or ``openat2(RESOLVE_IN_ROOT)`` (util.securejoin): a symlink the
+  layer planted earlier is followed only within the root, never out of it;
+- every file is created relative to that parent's fd, with ``O_CREAT|O_EXCL|O_NOFOLLOW``, after
+  removing whatever was there; symlinks are created, never followed;
+- hard-link targets are resolved inside the root the same way, and the link itself is made with
+  ``linkat`` without ``AT_SYMLINK_FOLLOW`` (a hard link to a symlink is another symlink);
+- owners, modes, xattrs and times are applied through the fd of the object just created
+  (``fchown``/``fchmod``/``fsetxattr``/``futimens``), or through ``/proc/self/fd/N`` of an
+  ``O_PATH`` fd that was checked to be the node we made (device nodes, FIFOs): never by a path
+  that a later entry could have turned into a symlink (CVE-2021-32760);
+- ``trusted.overlay.*`` xattrs in the tar are dropped: they are overlayfs' control plane, and a
+  layer must not forge redirects or metacopy markers.
+
+Everything is bounded: special headers (pax, GNU long names) to 1 MiB each, the uncompressed
+stream to ``ApplyOptions.max_bytes``. The diff ID (the sha256 of the whole uncompressed stream,
+including the zero blocks after the end marker) is computed as the bytes pass, so checking it
+against the config's ``rootfs.diff_ids`` costs no second read.
+
+The directory being filled must be private to the extraction (no container sees it until the
+layer is committed), so nothing races the writes here (CVE-2025-47290).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dockyard.errors import SystemFailure
+from dockyard.image.compression import LayerFormatError, Readable, open_decompressed
+from dockyard.oci.digest import Digest
+from dockyard.util import securejoin
+
+__all__ = ["ApplyOptions", "ApplyResult", "apply_layer", "clean_name"]
+
+log = logging.getLogger(__name__)
+
+MAX_SPECIAL_HEADER = 1 << 20
+"""Largest pax or GNU long-name header accepted (Go's archive/tar uses the same bound)."""
+
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_META_PREFIX = ".wh..wh."
+WHITEOUT_OPAQUE = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+
+_COPY_CHUNK = 1 << 20
+_DIR_CACHE_MAX = 256
+_SPECIAL_TYPES = frozenset(
+    {
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    }
+)
+_O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyOptions:
+    """How to apply a layer.
+
+    ``privileged`` (default: running as root) applies owners and creates device nodes; without
+    it, owners are left to the caller and device nodes are skipped, as rootless engines do.
+    """
+
+    whiteouts: Literal["overlay", "keep"] = "overlay"
+    max_bytes: int = 64 << 30
+    privileged: bool = field(default_factory=lambda: os.geteuid() == 0)
+    compressions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    """What applying a layer produced."""
+
+    diff_id: Digest
+    """sha256 of the uncompressed tar stream."""
+    size: int
+    """Bytes of regular-file content written (Docker's layer size; hard links counted once)."""
+    uncompressed: int
+    """Length of the uncompressed stream."""
+    compression: str
+
+
+def clean_name(name: str) -> str:
+    """``name`` cleaned as if rooted at ``/``, returned without the leading slash ("" is the root).
+
+    ``..`` never climbs above the root: ``../../etc/passwd`` and ``/etc/passwd`` both become
+    ``etc/passwd``.
+    """
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts)
+
+
+class _Counting:
+    """Counts compressed bytes read (for "Extracting" progress)."""
+
+    def __init__(self, source: Readable, progress: Callable[[int], None] | None) -> None:
+        self._source = source
+        self._progress = progress
+        self.count = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        chunk = self._source.read(n)
+        self.count += len(chunk)
+        if self._progress is not None and chunk:
+            self._progress(self.count)
+        return chunk
+
+
+class _Hashing:
+    """Hashes and counts the uncompressed stream, and enforces the size bound."""
+
+    def __init__(self, source: Readable, limit: int) -> None:
+        self._source = source
+        self._limit = limit
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        chunk = self._source.read(n)
+        self.count += len(chunk)
+        if self.count > self._limit:
+            raise LayerFormatError(f"layer exceeds the limit of {self._limit} uncompressed bytes")
+        self.hash.update(chunk)
+        return chunk
+
+    def drain(self) -> None:
+        while self.read(_COPY_CHUNK):
+            pass
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """TarInfo that refuses oversized special headers and sparse files before tarfile reads them.
+
+    tarfile reads a pax or GNU long-name header's whole body into memory, with the size the
+    header claims; ``_proc_member`` is the hook that runs before that read.
+    """
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _SPECIAL_TYPES and self.size > MAX_SPECIAL_HEADER:
+            raise LayerFormatError(f"tar header of {self.size} bytes is larger than {MAX_SPECIAL_HEADER}")
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise LayerFormatError(f"sparse files are not supported in layers: {self.name}")
+        return super()._proc_member(tarfile_)  # type: ignore[misc,no-any-return]
+
+
+def apply_layer(
+    source: Readable,
+    root_fd: int,
+    *,
+    options: ApplyOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ApplyResult:
+    """Apply the (possibly compressed) layer tar ``source`` to the directory ``root_fd``.
+
+    ``progress`` is called with the number of compressed bytes consumed so far. Blocking: run it
+    in a worker thread.
+
+    Raises:
+        LayerFormatError: the stream is malformed, over a bound, or asks for something impossible
+            (a hard link to a missing file, an invalid whiteout).
+        SystemFailure: the filesystem refused a write (ENOSPC, EPERM, ...).
+    """
+    opts = options or ApplyOptions()
+    counting = _Counting(source, progress)
+    kind, plain = open_decompressed(counting, allowed=opts.compressions)
+    hashing = _Hashing(plain, opts.max_bytes)
+    writer = _Writer(root_fd, opts)
+    try:
+        with tarfile.open(  # type: ignore[call-overload]
+            fileobj=hashing,
+            mode="r|",
+            bufsize=1 << 16,
+            tarinfo=_BoundedTarInfo,
+        ) as tar:
+            while (member := tar.next()) is not None:
+                tar.members.clear()  # stream mode: nothing looks back, so keep memory flat
+                writer.apply(member, tar)
+        hashing.drain()
+        writer.finish()
+    except tarfile.TarError as exc:
+        raise LayerFormatError(f"invalid tar archive: {exc}") from exc
+    except RecursionError as exc:  # pragma: no cover - tarfile does not recurse; defensive
+        raise LayerFormatError("invalid tar archive: nesting too deep") from exc
+    finally:
+        writer.close()
+    return ApplyResult(
+        diff_id=Digest("sha256", hashing.hash.hexdigest()),
+        size=writer.size,
+        uncompressed=hashing.count,
+        compression=kind,
+    )
+
+
+class _Writer:
+    """Applies tar members under one root; owns a small cache of parent-directory fds."""
+
+    def __init__(self, root_fd: int, options: ApplyOptions) -> None:
+        self._root = root_fd
+        self._opts = options
+        self._dirs: dict[str, int] = {}
+        self._dir_times: list[tuple[str, int, int]] = []
+        self.size = 0
+
+    # --- fds and names ---------------------------------------------------------------------
+    def close(self) -> None:
+        self._forget_dirs()
+
+    def _forget_dirs(self, keep: int | None = None) -> None:
+        """Close the cached directory fds (all but ``keep``, which stays cached)."""
+        kept = {k: fd for k, fd in self._dirs.items() if fd == keep}
+        for fd in self._dirs.values():
+            if fd != keep:
+                os.close(fd)
+        self._dirs = kept
+
+    def _parent(self, rel_dir: str) -> int:
+        """An O_PATH fd of directory ``rel_dir`` inside the root, created (0755) if missing."""
+        fd = self._dirs.get(rel_dir)
+        if fd is not None:
+            return fd
+        if len(self._dirs) >= _DIR_CACHE_MAX:
+            self._forget_dirs()
+        try:
+            fd = securejoin.mkdir_all_in_root(self._root, rel_dir or "/", 0o755)
+        except OSError as exc:
+            raise LayerFormatError(f"cannot create parent directory {rel_dir!r}: {exc.strerror}") from exc
+        self._dirs[rel_dir] = fd
+        return fd
+
+    def _clear_slot(self, parent: int, base: str, *, keep_dir: bool) -> bool:
+        """Remove whatever is at ``parent/base``; returns True if a directory was kept."""
+        try:
+            st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return True
+            shutil.rmtree(base, dir_fd=parent)
+        else:
+            os.unlink(base, dir_fd=parent)
+        # A removed name may have been (or led to) a cached directory: start the cache afresh,
+        # except for the parent being written to, which still exists.
+        self._forget_dirs(keep=parent)
+        return False
+
+    # --- members ---------------------------------------------------------------------------
+    def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        if member.sparse is not None:
+            raise LayerFormatError(f"sparse files are not supported in layers: {member.name}")
+        name = clean_name(member.name)
+        if not name:
+            return  # the root itself: its metadata belongs to the snapshot, not the layer
+        rel_dir, _, base = name.rpartition("/")
+        try:
+            if base.startswith(WHITEOUT_PREFIX):
+                self._whiteout(rel_dir, base)
+                return
+            parent = self._parent(rel_dir)
+            self._create(parent, base, name, member, tar)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+                raise SystemFailure(f"apply layer: {name}: {exc.strerror}") from exc
+            raise LayerFormatError(f"apply layer: {name}: {exc.strerror or exc}") from exc
+
+    def _create(self, parent: int, base: str, name: str, m: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        if m.isdir():
+            if not self._clear_slot(parent, base, keep_dir=True):
+                os.mkdir(base, 0o700, dir_fd=parent)
+            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            try:
+                self._set_owner_mode_xattrs(fd, m)
+            finally:
+                os.close(fd)
+            self._dir_times.append((name, *_times(m)))
+            return
+        if m.islnk():
+            self._hardlink(parent, base, name, m)
+            return
+        self._clear_slot(parent, base, keep_dir=False)
+        if m.isreg():
+            self._regular(parent, base, m, tar)
+        elif m.issym():
+            os.symlink(m.linkname, base, dir_fd=parent)
+            if self._opts.privileged:
+                os.chown(base, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+            os.utime(base, ns=_times(m), dir_fd=parent, follow_symlinks=False)
+        elif m.ischr() or m.isblk() or m.isfifo():
+            self._special(parent, base, m)
+        else:
+            raise LayerFormatError(f"unsupported tar entry type {m.type!r} for {name}")
+
+    def _regular(self, parent: int, base: str, m: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(base, flags, 0o600, dir_fd=parent)
+        try:
+            data = tar.extractfile(m)
+            left = m.size
+            while left > 0 and data is not None:
+                chunk = data.read(min(_COPY_CHUNK, left))
+                if not chunk:
+                    raise LayerFormatError(f"unexpected end of data in {m.name}")
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+                left -= len(chunk)
+            self.size += m.size
+            self._set_owner_mode_xattrs(fd, m)
+            os.utime(fd, ns=_times(m))
+        finally:
+            os.close(fd)
+
+    def _special(self, parent: int, base: str, m: tarfile.TarInfo) -> None:
+        if m.isfifo():
+            os.mkfifo(base, 0o600, dir_fd=parent)
+        elif self._opts.privileged:
+            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+            os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=parent)
+        else:
+            log.debug("apply layer: skipped device node %s (unprivileged)", m.name)
+            return
+        fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                raise LayerFormatError(f"apply layer: {m.name} changed while being created")
+            # O_PATH fds do not allow fchmod/fchown; the magic link reaches exactly this inode.
+            proc = f"/proc/self/fd/{fd}"
+            if self._opts.privileged:
+                os.chown(proc, m.uid, m.gid)
+            os.chmod(proc, m.mode & 0o7777)
+            os.utime(proc, ns=_times(m))
+        finally:
+            os.close(fd)
+
+    def _hardlink(self, parent: int, base: str, name: str, m: tarfile.TarInfo) -> None:
+        target = clean_name(m.linkname)
+        if not target:
+            raise LayerFormatError(f"hard link {name} points at the root")
+        if target == name:
+            return  # a link to itself: moby skips it too
+        t_dir, _, t_base = target.rpartition("/")
+        try:
+            t_parent = securejoin.open_in_root(self._root, t_dir or "/", _O_PATH_DIR)
+        except (FileNotFoundError, securejoin.PathEscape) as exc:
+            raise LayerFormatError(f"hard link {name}: target {m.linkname} does not exist") from exc
+        try:
+            self._clear_slot(parent, base, keep_dir=False)
+            try:
+                os.link(t_base, base, src_dir_fd=t_parent, dst_dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError as exc:
+                raise LayerFormatError(f"hard link {name}: target {m.linkname} does not exist") from exc
+        finally:
+            os.close(t_parent)
+
+    def _whiteout(self, rel_dir: str, base: str) -> None:
+        if base.startswith(WHITEOUT_META_PREFIX) and base != WHITEOUT_OPAQUE:
+            return  # AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs)
+        hidden = base[len(WHITEOUT_PREFIX) :]
+        if base != WHITEOUT_OPAQUE and (not hidden or hidden in (".", "..") or "/" in hidden):
+            raise LayerFormatError(f"invalid whiteout {rel_dir}/{base}")
+        parent = self._parent(rel_dir)
+        if self._opts.whiteouts == "keep":
+            self._clear_slot(parent, base, keep_dir=False)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            os.close(os.open(base, flags, 0o600, dir_fd=parent))
+            return
+        if base == WHITEOUT_OPAQUE:
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent)
+            try:
+                os.setxattr(fd, OPAQUE_XATTR, b"y")
+            finally:
+                os.close(fd)
+            return
+        self._clear_slot(parent, hidden, keep_dir=False)
+        os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
+
+    # --- metadata --------------------------------------------------------------------------
+    def _set_owner_mode_xattrs(self, fd: int, m: tarfile.TarInfo) -> None:
+        if self._opts.privileged:
+            os.fchown(fd, m.uid, m.gid)
+        os.fchmod(fd, m.mode & 0o7777)  # after chown: chown clears set-id bits
+        for key, value in m.pax_headers.items():
+            if not key.startswith("SCHILY.xattr."):
+                continue
+            attr = key[len("SCHILY.xattr.") :]
+            if attr.startswith("trusted.overlay."):
+                continue  # overlayfs' control plane: never from a layer
+            raw = value.encode("utf-8", "surrogateescape")
+            try:
+                os.setxattr(fd, attr, raw)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTSUP, errno.EPERM, errno.EACCES):
+                    raise
+                log.debug("apply layer: xattr %s on %s not applied: %s", attr, m.name, exc.strerror)
+
+    def finish(self) -> None:
+        """Set directory times last: creating their children changed them."""
+        self._forget_dirs()
+        for name, atime, mtime in self._dir_times:
+            try:
+                fd = securejoin.open_in_root(self._root, name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY)
+            except OSError:
+                continue  # replaced by a later entry; its own metadata already applies
+            try:
+                os.utime(f"/proc/self/fd/{fd}", ns=(atime, mtime))
+            finally:
+                os.close(fd)
+
+
+def _times(m: tarfile.TarInfo) -> tuple[int, int]:
+    mtime = int(float(m.mtime) * 1_000_000_000)
+    atime_text = m.pax_headers.get("atime")
+    try:
+        atime = int(float(atime_text) * 1_000_000_000) if atime_text else mtime
+    except ValueError:
+        atime = mtime
+    return atime, mtime

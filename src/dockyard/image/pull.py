@@ -1,0 +1,399 @@
+"""The pull pipeline: resolve, manifest, platform, config, then layers downloaded and unpacked.
+
+Docker's ``v2 puller`` in shape, with containerd's content discipline:
+
+1. ``resolve`` the tag (or digest) to a descriptor and fetch the manifest or index; for an index,
+   pick the manifest for the wanted platform. Manifest bytes are verified by the client against
+   their descriptor before they are parsed.
+2. Fetch the config (or find it in the content store). If the image already exists with its top
+   layer, nothing else is fetched: ``Status: Image is up to date``.
+3. Layers: one whose chain ID is already unpacked says ``Already exists``. The others download
+   at most ``concurrency`` (3, dockerd's default) at a time, each into an ingest of the content
+   store; the rest say ``Waiting``. **Unpacking is pipelined with downloading**: layer *i* is
+   applied in a worker thread while its bytes still arrive, reading the ingest's file as it
+   grows, so download, decompression and unpacking overlap. Layers are applied in order, each
+   into its own fresh directory.
+4. A layer is committed only after (a) its blob's digest and size matched at ``Ingest.commit``
+   (the reader sees the end of the stream only then) and (b) the diff ID of what was unpacked
+   equals the config's ``rootfs.diff_ids`` entry. The image record, its tag and repo digest are
+   written last, after every blob and layer is committed: a pull killed at any point leaves
+   ingests and ``preparing`` snapshots, which nothing trusts.
+
+"Downloaded newer image" means the tag (or digest) now points at an image it did not point at
+before, as in dockerd; otherwise the status is "Image is up to date".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from dockyard.errors import InvalidArgument, SystemFailure
+from dockyard.image.archive import ApplyOptions
+from dockyard.image.content import ContentStore, Ingest, IngestReader
+from dockyard.image.progress import Progress, ProgressChannel, Throttle, run_with_progress
+from dockyard.image.snapshots import Snapshotter, chain_ids
+from dockyard.image.store import ImageRecord, ImageStore
+from dockyard.image.unpack import unpack_layer
+from dockyard.oci.digest import Digest, DigestMismatch
+from dockyard.oci.image_spec import (
+    MAX_CONFIG_SIZE,
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    parse_image_config,
+    parse_manifest_or_index,
+    select_platform,
+)
+from dockyard.registry import Reference
+from dockyard.util.locks import KeyedLocks
+
+if TYPE_CHECKING:
+    from dockyard.registry.auth import AuthConfig
+
+__all__ = ["Puller", "Registry"]
+
+log = logging.getLogger(__name__)
+
+ROOTFS_MISMATCH = "layers from manifest don't match image configuration"
+"""dockerd's ``errRootFSMismatch``."""
+
+
+class Registry(Protocol):
+    """What a pull needs from ``registry.RegistryClient`` (tests supply fakes with behaviour)."""
+
+    async def resolve(self, ref: Reference, *, auth: AuthConfig | None = None) -> Descriptor: ...
+
+    async def fetch_manifest(
+        self, ref: Reference, desc: Descriptor, *, auth: AuthConfig | None = None
+    ) -> bytes: ...
+
+    def fetch_blob(
+        self, ref: Reference, desc: Descriptor, *, auth: AuthConfig | None = None, offset: int = 0
+    ) -> AsyncIterator[bytes]: ...
+
+    async def list_tags(self, ref: Reference, *, auth: AuthConfig | None = None) -> list[str]: ...
+
+
+@dataclass(slots=True, kw_only=True)
+class _Layer:
+    """One layer of the image being pulled."""
+
+    index: int
+    desc: Descriptor
+    diff_id: Digest
+    chain_id: str
+    present: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    reader: IngestReader | None = None
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def short(self) -> str:
+        return self.desc.digest.short()
+
+
+class Puller:
+    """Pulls images into the content store, the snapshotter and the image store."""
+
+    def __init__(
+        self,
+        *,
+        content: ContentStore,
+        snapshots: Snapshotter,
+        store: ImageStore,
+        registry: Registry,
+        apply_options: ApplyOptions | None = None,
+        concurrency: int = 3,
+    ) -> None:
+        self._content = content
+        self._snapshots = snapshots
+        self._store = store
+        self._registry = registry
+        self._apply = apply_options or ApplyOptions()
+        self._concurrency = concurrency
+        self._locks = KeyedLocks()
+
+    def pull(
+        self, ref: Reference, *, platform: Platform | None = None, auth: AuthConfig | None = None
+    ) -> AsyncIterator[Progress]:
+        """Pull one tag or digest (a bare name means ``latest``), yielding Docker's progress.
+
+        Raises (from the iterator):
+            NotFound, Unauthorized, Unavailable: the registry's answer, in Docker's words.
+            InvalidArgument: bad content (digest mismatch, wrong diff IDs, malformed documents).
+        """
+        named = ref.with_default_tag()
+
+        async def work(channel: ProgressChannel) -> None:
+            updated = await self._pull_one(channel, named, platform, auth)
+            channel.emit(Progress(status=_status(updated, named.familiar_string())))
+
+        return run_with_progress(work)
+
+    def pull_all_tags(
+        self, ref: Reference, *, platform: Platform | None = None, auth: AuthConfig | None = None
+    ) -> AsyncIterator[Progress]:
+        """Pull every tag of ``ref``'s repository (``docker pull -a``)."""
+        repository = ref.repository()
+
+        async def work(channel: ProgressChannel) -> None:
+            updated = False
+            for tag in await self._registry.list_tags(repository, auth=auth):
+                updated |= await self._pull_one(channel, repository.with_tag(tag), platform, auth)
+            channel.emit(Progress(status=_status(updated, repository.familiar_name())))
+
+        return run_with_progress(work)
+
+    # --- one reference ---------------------------------------------------------------------
+    async def _pull_one(
+        self, channel: ProgressChannel, ref: Reference, platform: Platform | None, auth: AuthConfig | None
+    ) -> bool:
+        label = ref.tag if ref.digest is None else str(ref.digest)
+        channel.emit(Progress(status=f"Pulling from {ref.familiar_name()}", id=label))
+        target = await self._registry.resolve(ref, auth=auth)
+        top = await self._registry.fetch_manifest(ref, target, auth=auth)
+        documents = [(target, top)]
+        manifest, manifest_desc = await self._platform_manifest(ref, target, top, platform, auth, documents)
+        config_bytes = await self._config(ref, manifest.config, auth)
+        config = parse_image_config(config_bytes)
+        if platform is not None and target is manifest_desc and not platform.matches(config.platform):
+            raise InvalidArgument(
+                f"image with reference {ref.familiar_string()} was found but does not match the specified "
+                f"platform: wanted {platform}, actual: {config.platform}"
+            )
+        if len(config.diff_ids) != len(manifest.layers):
+            raise InvalidArgument(ROOTFS_MISMATCH)
+        image_id = str(manifest.config.digest)
+        chains = chain_ids([str(d) for d in config.diff_ids])
+        top_layer = chains[-1] if chains else None
+        if not (self._store.exists(image_id) and (top_layer is None or self._snapshots.has_layer(top_layer))):
+            await self._layers(channel, ref, manifest, config, chains, auth)
+        for desc, data in documents:
+            await asyncio.to_thread(self._content.add, data, desc.digest)
+        updated = self._record(ref, image_id, target, manifest_desc, config, chains)
+        channel.emit(Progress(status=f"Digest: {target.digest}"))
+        return updated
+
+    async def _platform_manifest(
+        self,
+        ref: Reference,
+        target: Descriptor,
+        data: bytes,
+        platform: Platform | None,
+        auth: AuthConfig | None,
+        documents: list[tuple[Descriptor, bytes]],
+    ) -> tuple[Manifest, Descriptor]:
+        document = parse_manifest_or_index(data, target.media_type)
+        if isinstance(document, Manifest):
+            return document, target
+        chosen = select_platform(document, platform or Platform.host())
+        data = await self._registry.fetch_manifest(ref, chosen, auth=auth)
+        manifest = parse_manifest_or_index(data, chosen.media_type)
+        if isinstance(manifest, Index):
+            raise InvalidArgument(f"invalid manifest: {chosen.digest} is an index inside an index")
+        documents.append((chosen, data))
+        return manifest, chosen
+
+    async def _config(self, ref: Reference, desc: Descriptor, auth: AuthConfig | None) -> bytes:
+        if self._content.exists(desc.digest):
+            return await asyncio.to_thread(self._content.read, desc.digest, limit=MAX_CONFIG_SIZE)
+        if desc.size > MAX_CONFIG_SIZE:
+            raise InvalidArgument(f"invalid image config: {desc.size} bytes is more than {MAX_CONFIG_SIZE}")
+        buffer = bytearray()
+        async for chunk in self._registry.fetch_blob(ref, desc, auth=auth):
+            buffer += chunk
+            if len(buffer) > desc.size:
+                raise DigestMismatch(desc.digest, detail=f"more than the {desc.size} bytes declared")
+        data = bytes(buffer)
+        await asyncio.to_thread(self._content.add, data, desc.digest)
+        return data
+
+    def _record(
+        self,
+        ref: Reference,
+        image_id: str,
+        target: Descriptor,
+        manifest: Descriptor,
+        config: ImageConfig,
+        chains: list[str],
+    ) -> bool:
+        size = sum(s.size for s in self._snapshots.chain(chains[-1])) if chains else 0
+        self._store.add(
+            ImageRecord(
+                id=image_id,
+                manifest_digest=str(manifest.digest),
+                created=config.created or "",
+                size=size,
+                os=config.os,
+                architecture=config.architecture,
+                variant=config.variant or "",
+                top_layer=chains[-1] if chains else None,
+                labels=dict(config.config.labels),
+            )
+        )
+        digest_ref = ref.repository().with_digest(target.digest)
+        before = self._store.lookup_reference(ref if ref.digest is None else digest_ref)
+        self._store.add_digest(image_id, digest_ref)
+        if ref.digest is None:
+            self._store.tag(image_id, ref)
+        return before != image_id
+
+    # --- layers ----------------------------------------------------------------------------
+    async def _layers(
+        self,
+        channel: ProgressChannel,
+        ref: Reference,
+        manifest: Manifest,
+        config: ImageConfig,
+        chains: list[str],
+        auth: AuthConfig | None,
+    ) -> None:
+        layers = [
+            _Layer(index=i, desc=desc, diff_id=config.diff_ids[i], chain_id=chains[i])
+            for i, desc in enumerate(manifest.layers)
+        ]
+        for layer in layers:
+            layer.present = self._snapshots.has_layer(layer.chain_id)
+            channel.emit(
+                Progress(status="Already exists" if layer.present else "Pulling fs layer", id=layer.short)
+            )
+        wanted = [layer for layer in layers if not layer.present]
+        semaphore = asyncio.Semaphore(self._concurrency)
+        for position, layer in enumerate(wanted):
+            if position >= self._concurrency:
+                channel.emit(Progress(status="Waiting", id=layer.short))
+        downloads = [
+            asyncio.create_task(self._download(channel, ref, layer, auth, semaphore)) for layer in wanted
+        ]
+        cancel = threading.Event()
+        try:
+            for layer in wanted:
+                await self._unpack(channel, layer, layers, cancel)
+            await asyncio.gather(*downloads)
+        except BaseException:
+            cancel.set()
+            for task in downloads:
+                task.cancel()
+            await asyncio.gather(*downloads, return_exceptions=True)
+            raise
+        finally:
+            for layer in wanted:
+                if layer.reader is not None:
+                    layer.reader.close()
+
+    async def _download(
+        self,
+        channel: ProgressChannel,
+        ref: Reference,
+        layer: _Layer,
+        auth: AuthConfig | None,
+        semaphore: asyncio.Semaphore,
+    ) -> None:
+        async with semaphore, self._locks.hold(f"blob:{layer.desc.digest}"):
+            if self._content.exists(layer.desc.digest):
+                layer.ready.set()
+                channel.emit(Progress(status="Download complete", id=layer.short))
+                return
+            ingest = self._content.ingest(layer.desc.digest, layer.desc.size)
+            try:
+                layer.reader = ingest.reader()
+                layer.ready.set()
+                await self._fetch_into(channel, ref, layer, ingest, auth)
+                channel.emit(Progress(status="Verifying Checksum", id=layer.short))
+                await asyncio.to_thread(ingest.commit)
+            except BaseException as exc:
+                if isinstance(exc, DigestMismatch | InvalidArgument):
+                    ingest.fail(exc)  # proven wrong: the bytes go
+                else:
+                    ingest.close()  # interrupted: the bytes stay for a resume
+                raise
+            channel.emit(Progress(status="Download complete", id=layer.short))
+
+    async def _fetch_into(
+        self, channel: ProgressChannel, ref: Reference, layer: _Layer, ingest: Ingest, auth: AuthConfig | None
+    ) -> None:
+        count = ingest.offset
+        total = layer.desc.size
+        throttle = Throttle(total)
+        async for chunk in self._registry.fetch_blob(ref, layer.desc, auth=auth, offset=ingest.offset):
+            ingest.write(chunk)
+            count += len(chunk)
+            if throttle.due(count):
+                channel.emit(Progress(status="Downloading", id=layer.short, current=count, total=total))
+
+    async def _unpack(
+        self, channel: ProgressChannel, layer: _Layer, layers: list[_Layer], cancel: threading.Event
+    ) -> None:
+        async with self._locks.hold(f"layer:{layer.chain_id}"):
+            if self._snapshots.has_layer(layer.chain_id):  # unpacked meanwhile by another pull
+                channel.emit(Progress(status="Pull complete", id=layer.short))
+                return
+            await _ready(layer)
+            parent = layers[layer.index - 1].chain_id if layer.index else None
+            await asyncio.to_thread(self._unpack_blocking, channel, layer, parent, cancel)
+        channel.emit(Progress(status="Pull complete", id=layer.short))
+
+    def _unpack_blocking(
+        self, channel: ProgressChannel, layer: _Layer, parent: str | None, cancel: threading.Event
+    ) -> None:
+        total = layer.desc.size
+        throttle = Throttle(total)
+
+        def progress(count: int) -> None:
+            if cancel.is_set():
+                raise SystemFailure("pull cancelled")
+            if throttle.due(count):
+                channel.emit_threadsafe(
+                    Progress(status="Extracting", id=layer.short, current=count, total=total)
+                )
+
+        def mismatch(actual: Digest) -> Exception:
+            return InvalidArgument(
+                f"{ROOTFS_MISMATCH}: layer {layer.index + 1} ({layer.desc.digest}) has diff ID {actual}, "
+                f"the config expects {layer.diff_id}"
+            )
+
+        source = layer.reader if layer.reader is not None else self._content.open(layer.desc.digest)
+        try:
+            unpack_layer(
+                self._snapshots,
+                source,
+                chain_id=layer.chain_id,
+                parent=parent,
+                expected=layer.diff_id,
+                blob=str(layer.desc.digest),
+                media_type=layer.desc.media_type,
+                options=self._apply,
+                mismatch=mismatch,
+                progress=progress,
+            )
+        finally:
+            if source is not layer.reader:
+                source.close()
+
+
+async def _ready(layer: _Layer) -> None:
+    """Wait until the layer's bytes can be read, or raise its download's error."""
+    if layer.ready.is_set() or layer.task is None:
+        return
+    waiter = asyncio.ensure_future(layer.ready.wait())
+    try:
+        await asyncio.wait({waiter, layer.task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not layer.ready.is_set():
+        layer.task.result()  # the download ended before it could start: raise why
+        raise SystemFailure(f"download of {layer.desc.digest} ended without data")
+
+
+def _status(updated: bool, name: str) -> str:
+    if updated:
+        return f"Status: Downloaded newer image for {name}"
+    return f"Status: Image is up to date for {name}"
