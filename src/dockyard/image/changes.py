@@ -141,10 +141,10 @@ def _volume(config: dict[str, object], rest: str) -> None:
     config["Volumes"] = volumes
 
 
-def _single(key: str) -> Callable[[dict[str, object], str], None]:
+def _single(key: str, command: str) -> Callable[[dict[str, object], str], None]:
     def apply(config: dict[str, object], rest: str) -> None:
         if not rest:
-            raise InvalidArgument(f"{key} requires exactly one argument")
+            raise InvalidArgument(f"{command} requires exactly one argument")
         config[key] = rest
 
     return apply
@@ -175,9 +175,9 @@ _APPLY: dict[str, Callable[[dict[str, object], str], None]] = {
     "label": _label,
     "expose": _expose,
     "volume": _volume,
-    "user": _single("User"),
-    "workdir": _single("WorkingDir"),
-    "stopsignal": _single("StopSignal"),
+    "user": _single("User", "USER"),
+    "workdir": _single("WorkingDir", "WORKDIR"),
+    "stopsignal": _single("StopSignal", "STOPSIGNAL"),
     "onbuild": _onbuild,
     "healthcheck": _healthcheck,
 }

@@ -156,7 +156,7 @@ class Puller:
         self, channel: ProgressChannel, ref: Reference, platform: Platform | None, auth: AuthConfig | None
     ) -> bool:
         label = ref.tag if ref.digest is None else str(ref.digest)
-        channel.emit(Progress(status=f"Pulling from {ref.familiar_name()}", id=label))
+        channel.emit(Progress(status=f"Pulling from {ref.path}", id=label))  # the path, as dockerd
         target = await self._registry.resolve(ref, auth=auth)
         top = await self._registry.fetch_manifest(ref, target, auth=auth)
         documents = [(target, top)]
@@ -269,9 +269,10 @@ class Puller:
         for position, layer in enumerate(wanted):
             if position >= self._concurrency:
                 channel.emit(Progress(status="Waiting", id=layer.short))
-        downloads = [
-            asyncio.create_task(self._download(channel, ref, layer, auth, semaphore)) for layer in wanted
-        ]
+        downloads = []
+        for layer in wanted:
+            layer.task = asyncio.create_task(self._download(channel, ref, layer, auth, semaphore))
+            downloads.append(layer.task)
         cancel = threading.Event()
         try:
             for layer in wanted:
@@ -337,7 +338,19 @@ class Puller:
                 return
             await _ready(layer)
             parent = layers[layer.index - 1].chain_id if layer.index else None
-            await asyncio.to_thread(self._unpack_blocking, channel, layer, parent, cancel)
+            try:
+                await asyncio.to_thread(self._unpack_blocking, channel, layer, parent, cancel)
+            except Exception as exc:
+                # Bytes that fail to unpack are often bytes that fail their digest: report the
+                # download's verdict (it names the expected digest) when there is one.
+                if layer.task is not None:
+                    await asyncio.wait({layer.task})
+                    failure = layer.task.exception() if not layer.task.cancelled() else None
+                    if failure is not None:
+                        raise failure from exc
+                raise
+            if layer.task is not None:
+                await layer.task  # "Download complete" comes before "Pull complete"
         channel.emit(Progress(status="Pull complete", id=layer.short))
 
     def _unpack_blocking(

@@ -1,0 +1,292 @@
+"""The pull pipeline against a fake registry: Docker's progress, sharing, tampering, resuming."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from dockyard.config import Paths
+from dockyard.errors import InvalidArgument, NoSuchImage, NotFound, Unavailable
+from dockyard.image import ApplyOptions, ImageService, Progress
+from dockyard.oci.digest import DigestMismatch
+from dockyard.oci.image_spec import Platform
+from dockyard.registry import Reference
+from dockyard.util.db import Database
+from tests.unit.image.fakeregistry import FakeRegistry
+from tests.unit.image.tarfixtures import d, f, image_blobs
+
+KEEP = ApplyOptions(whiteouts="keep", privileged=False)
+BASE = [d("bin"), f("bin/sh", b"#!busybox", mode=0o755)]
+APP = [d("app"), f("app/run", os.urandom(200_000))]
+
+
+def make_service(tmp_path: Path, registry: FakeRegistry) -> ImageService:
+    paths = Paths(data_root=tmp_path / "data", exec_root=tmp_path / "exec")
+    paths.data_root.mkdir(parents=True, exist_ok=True)
+    return ImageService(
+        paths=paths,
+        db=Database(paths.data_root / "state.db"),
+        registry=registry,
+        apply_options=KEEP,
+        sync=False,
+    )
+
+
+async def collect(events: object) -> list[Progress]:
+    return [e async for e in events]  # type: ignore[attr-defined]
+
+
+def pull(service: ImageService, name: str, **kw: object) -> list[Progress]:
+    return asyncio.run(collect(service.pull(Reference.parse(name), **kw)))  # type: ignore[arg-type]
+
+
+def statuses(events: list[Progress]) -> list[tuple[str, str | None]]:
+    return [(e.status, e.id) for e in events if e.status not in ("Downloading", "Extracting", "Waiting")]
+
+
+@pytest.fixture
+def registry() -> FakeRegistry:
+    return FakeRegistry()
+
+
+def test_pull_reports_progress_as_docker_does(tmp_path: Path, registry: FakeRegistry) -> None:
+    image = image_blobs([BASE, APP])
+    digest = registry.push("alpine", "latest", image)
+    service = make_service(tmp_path, registry)
+    short = [
+        b.hex()[:12]
+        for b in (bytes.fromhex(x[7:]) for x in (f"sha256:{_sha(layer)}" for layer in image.layers))
+    ]
+
+    events = pull(service, "alpine")
+
+    seen = statuses(events)
+    assert seen[0] == ("Pulling from library/alpine", "latest")
+    assert seen[1:3] == [("Pulling fs layer", short[0]), ("Pulling fs layer", short[1])]
+    for layer in short:
+        order = [s for s, i in seen if i == layer]
+        assert order == ["Pulling fs layer", "Verifying Checksum", "Download complete", "Pull complete"]
+    assert seen[-2:] == [
+        (f"Digest: {digest}", None),
+        ("Status: Downloaded newer image for alpine:latest", None),
+    ]
+    downloading = [e for e in events if e.status == "Downloading"]
+    assert downloading
+    assert all(e.total == len(image.layers[e.id == short[1]]) for e in downloading if e.id in short)
+    stored = service.get("alpine")
+    assert stored.id == image.config_digest
+    assert stored.repo_tags == ("alpine:latest",)
+    assert stored.repo_digests == (f"alpine@{digest}",)
+    assert stored.size == len(b"#!busybox") + 200_000
+    assert service.fsck() == []
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_second_pull_is_up_to_date_and_fetches_nothing(tmp_path: Path, registry: FakeRegistry) -> None:
+    registry.push("alpine", "latest", image_blobs([BASE]))
+    service = make_service(tmp_path, registry)
+    pull(service, "alpine")
+    registry.requests.clear()
+
+    events = pull(service, "alpine:latest")
+
+    assert [e.status for e in events][-1] == "Status: Image is up to date for alpine:latest"
+    assert registry.requests == []
+
+
+def test_shared_layers_already_exist(tmp_path: Path, registry: FakeRegistry) -> None:
+    registry.push("alpine", "latest", image_blobs([BASE]))
+    other = image_blobs([BASE, APP])
+    registry.push("app", "1", other)
+    service = make_service(tmp_path, registry)
+    pull(service, "alpine")
+
+    events = pull(service, "app:1")
+
+    assert ("Already exists", _sha(other.layers[0])[:12]) in statuses(events)
+    assert [key for key, _ in registry.requests].count("sha256:" + _sha(other.layers[0])) == 1
+
+
+def test_pull_by_digest_records_no_tag(tmp_path: Path, registry: FakeRegistry) -> None:
+    digest = registry.push("alpine", "latest", image_blobs([BASE]))
+    service = make_service(tmp_path, registry)
+
+    events = pull(service, f"alpine@{digest}")
+
+    assert ("Pulling from library/alpine", digest) in statuses(events)
+    assert events[-1].status == f"Status: Downloaded newer image for alpine@{digest}"
+    image = service.get(f"alpine@{digest}")
+    assert image.repo_tags == ()
+    assert image.repo_digests == (f"alpine@{digest}",)
+
+
+def test_index_platform_selection(tmp_path: Path, registry: FakeRegistry) -> None:
+    amd, arm = image_blobs([BASE], architecture="amd64"), image_blobs([APP], architecture="arm64")
+    registry.push_index("multi", "latest", [(amd, "linux", "amd64"), (arm, "linux", "arm64")])
+    service = make_service(tmp_path, registry)
+
+    pull(service, "multi", platform=Platform.parse("linux/arm64"))
+
+    assert service.get("multi").id == arm.config_digest
+    assert service.get("multi").architecture == "arm64"
+
+
+def test_missing_tag_is_the_registrys_not_found(tmp_path: Path, registry: FakeRegistry) -> None:
+    service = make_service(tmp_path, registry)
+
+    with pytest.raises(NotFound, match="manifest unknown"):
+        pull(service, "nope")
+
+
+def _nothing_stored(service: ImageService) -> None:
+    assert service.store.all() == []
+    assert service.snapshots.layers() == []
+    assert service.fsck() == []
+
+
+def test_altered_layer_is_rejected_and_nothing_is_stored(tmp_path: Path) -> None:
+    registry = FakeRegistry(verify=False)  # a client that would pass wrong bytes on
+    image = image_blobs([BASE, APP])
+    registry.push("evil", "latest", image)
+    bad = bytearray(image.layers[1])
+    bad[100] ^= 0xFF
+    registry.served["sha256:" + _sha(image.layers[1])] = bytes(bad)
+    service = make_service(tmp_path, registry)
+
+    with pytest.raises(DigestMismatch, match=_sha(image.layers[1])):
+        pull(service, "evil")
+
+    with pytest.raises(NoSuchImage):
+        service.get("evil")
+    assert not service.content.exists(DigestMismatch_digest(image.layers[1]))
+    assert service.content.verify() == []
+
+
+def DigestMismatch_digest(data: bytes):  # type: ignore[no-untyped-def]
+    from dockyard.oci.digest import Digest
+
+    return Digest.from_bytes(data)
+
+
+def test_truncated_layer_is_rejected(tmp_path: Path) -> None:
+    registry = FakeRegistry(verify=False)
+    image = image_blobs([APP])
+    registry.push("evil", "latest", image)
+    registry.served["sha256:" + _sha(image.layers[0])] = image.layers[0][:-10]
+    service = make_service(tmp_path, registry)
+
+    with pytest.raises(DigestMismatch, match="bytes"):
+        pull(service, "evil")
+    _nothing_stored(service)
+
+
+def test_wrong_diff_ids_are_rejected(tmp_path: Path, registry: FakeRegistry) -> None:
+    good = image_blobs([BASE, APP])
+    evil = image_blobs([BASE, APP], diff_ids=[good.diff_ids[0], "sha256:" + "0" * 64])
+    registry.push("evil", "latest", evil)
+    service = make_service(tmp_path, registry)
+
+    with pytest.raises(InvalidArgument, match=r"layers from manifest don't match image configuration.*0{64}"):
+        pull(service, "evil")
+
+    assert service.store.all() == []
+    assert [s.key for s in service.snapshots.layers()] == [good.diff_ids[0]]  # the honest first layer stays
+    assert service.fsck() == []
+
+
+def test_layer_count_mismatch(tmp_path: Path, registry: FakeRegistry) -> None:
+    good = image_blobs([BASE, APP])
+    registry.push("evil", "latest", image_blobs([BASE, APP], diff_ids=good.diff_ids[:1]))
+    service = make_service(tmp_path, registry)
+
+    with pytest.raises(InvalidArgument, match=r"^layers from manifest don't match image configuration$"):
+        pull(service, "evil")
+
+
+def test_an_interrupted_download_resumes(tmp_path: Path, registry: FakeRegistry) -> None:
+    image = image_blobs([APP], compression="none")
+    registry.push("big", "latest", image)
+    layer = "sha256:" + _sha(image.layers[0])
+    registry.drop_after[layer] = 100_000
+    service = make_service(tmp_path, registry)
+
+    with pytest.raises(Unavailable):
+        pull(service, "big")
+    _nothing_stored_but_ingest(service)
+    pull(service, "big")
+
+    assert registry.requests[-1][0] == layer
+    assert registry.requests[-1][1] >= 100_000
+    assert service.get("big").id == image.config_digest
+    assert service.fsck() == []
+
+
+def _nothing_stored_but_ingest(service: ImageService) -> None:
+    assert service.store.all() == []
+    assert service.snapshots.layers() == []
+    assert len(service.content.stale_ingests(older_than=0)) == 1
+
+
+def test_at_most_three_downloads_at_once(tmp_path: Path) -> None:
+    registry = FakeRegistry(chunk=4096, delay=0.001)
+    layers = [[f(f"file{i}", os.urandom(20_000))] for i in range(6)]
+    registry.push("many", "latest", image_blobs(layers))
+    service = make_service(tmp_path, registry)
+
+    events = pull(service, "many")
+
+    assert registry.max_streams == 3
+    assert sum(1 for e in events if e.status == "Waiting") == 3
+
+
+def test_unpacking_starts_while_the_layer_downloads(tmp_path: Path) -> None:
+    registry = FakeRegistry(chunk=8192, delay=0.002)
+    image = image_blobs([[f("big", os.urandom(400_000))]], compression="none")
+    registry.push("slow", "latest", image)
+    service = make_service(tmp_path, registry)
+
+    events = pull(service, "slow")
+
+    order = [e.status for e in events if e.status in ("Extracting", "Verifying Checksum")]
+    assert order[0] == "Extracting"  # unpacking began before the download was verified
+
+
+def test_pull_all_tags(tmp_path: Path, registry: FakeRegistry) -> None:
+    registry.push("tu-demo", "v1", image_blobs([BASE]))
+    registry.push("tu-demo", "v2", image_blobs([BASE, APP]))
+    service = make_service(tmp_path, registry)
+
+    events = asyncio.run(collect(service.pull_all_tags(Reference.parse("tu-demo"))))
+
+    assert ("Pulling from library/tu-demo", "v1") in statuses(events)
+    assert ("Pulling from library/tu-demo", "v2") in statuses(events)
+    assert events[-1].status == "Status: Downloaded newer image for tu-demo"
+    assert {t for i in service.list() for t in i.repo_tags} == {"tu-demo:v1", "tu-demo:v2"}
+
+
+def test_a_pull_killed_before_commit_leaves_nothing_trusted(tmp_path: Path, registry: FakeRegistry) -> None:
+    image = image_blobs([BASE, APP])
+    registry.push("alpine", "latest", image)
+    service = make_service(tmp_path, registry)
+    # What a SIGKILL mid-unpack leaves: a preparing snapshot with half a layer in it.
+    with service.snapshots.prepare_layer(image.diff_ids[0], None) as prep:
+        os.close(os.open("half", os.O_CREAT | os.O_WRONLY, dir_fd=prep.root_fd))
+        leftover = service.snapshots.fs(prep.snapshot)
+        row = prep.snapshot
+        service.snapshots._delete = lambda snap: None  # type: ignore[method-assign]  # the process dies here
+    assert leftover.exists()
+
+    restarted = make_service(tmp_path, registry)  # start-up recovery
+
+    assert restarted.snapshots.get(row.key) is None
+    assert not leftover.exists()
+    pull(restarted, "alpine")
+    assert restarted.fsck() == []
