@@ -60,18 +60,23 @@ def make_dirs(paths: dict[str, str]) -> None:
 
 
 def _make_cpuset_dir(path: str) -> None:
-    # Walk up to the first directory that exists with cpus and mems set, then come back down,
-    # creating and filling each level (runc: cpusetEnsureParent / cpusetCopyIfNeeded).
+    # Walk up to the first directory that exists with cpus and mems set (or that is not a cpuset
+    # directory at all: above the mount point), then come back down, creating and filling each
+    # level (runc: cpusetEnsureParent / cpusetCopyIfNeeded). A task cannot join a cpuset whose
+    # cpus or mems is empty (ENOSPC), and a child cannot get values its parent lacks.
     chain = []
     current = path
-    while not (os.path.isdir(current) and _cpuset_filled(current)):
+    while not os.path.isdir(current) or (fs.exists(current, "cpuset.cpus") and not _cpuset_filled(current)):
         chain.append(current)
         parent = os.path.dirname(current)
-        if parent == current or not fs.exists(parent, "cpuset.cpus"):
+        if parent == current:
             break
         current = parent
     for directory in reversed(chain):
-        os.makedirs(directory, 0o755, exist_ok=True)
+        try:
+            os.mkdir(directory, 0o755)
+        except FileExistsError:
+            pass
         parent = os.path.dirname(directory)
         for name in ("cpuset.cpus", "cpuset.mems"):
             if not fs.read(directory, name) and fs.exists(parent, name):

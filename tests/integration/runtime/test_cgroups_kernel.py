@@ -436,3 +436,17 @@ def test_v2_signal_other_than_kill_freezes_signals_and_thaws(unified: Cgroup, ch
     unified.kill_all(signal.SIGTERM)
     assert os.WTERMSIG(child.wait()) == signal.SIGTERM
     assert not unified.is_frozen()
+
+
+def test_nested_path_with_missing_levels_can_be_joined(name: str, children) -> None:
+    cgroup = Cgroup.for_container(name, f"/{name}/mid/leaf")
+    parents = [os.path.dirname(os.path.dirname(p)) for p in cgroup.paths().values()]
+    try:
+        cgroup.create()
+        child = children(_idle)
+        cgroup.add_process(child.pid)  # ENOSPC if a cpuset level were left empty
+        assert _proc_cgroups(child.pid)["cpuset"] == f"/{name}/mid/leaf"
+    finally:
+        _destroy(cgroup)
+        for top in dict.fromkeys(parents):
+            Cgroup("v1", {"x": top}, {}).destroy()  # the levels above the container's own

@@ -78,6 +78,24 @@ def test_create_copies_cpus_and_mems_into_new_cpuset_directories(v1: FakeCgroupf
     assert log.to("cpuset.cpus") == ["0-1", "0-1"]  # parent first, then the leaf
 
 
+def test_create_fills_every_cpuset_level_it_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeCgroupfs(tmp_path, "v1")
+    real_mkdir = os.mkdir
+
+    def kernel_mkdir(path: str, mode: int = 0o777) -> None:
+        # cgroupfs populates a new cpuset directory with empty cpus and mems files.
+        real_mkdir(path, mode)
+        if str(path).startswith(str(fake.root / "cpuset")):
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                Path(path, name).write_text("")
+
+    monkeypatch.setattr(os, "mkdir", kernel_mkdir)
+    _open(fake, "/a/b/c").create()
+    for level in ("a", "a/b", "a/b/c"):
+        assert (fake.root / "cpuset" / level / "cpuset.cpus").read_text() == "0-1", level
+        assert (fake.root / "cpuset" / level / "cpuset.mems").read_text() == "0", level
+
+
 def test_add_process_writes_the_pid_once_per_directory(v1: FakeCgroupfs, log: WriteLog) -> None:
     _open(v1).add_process(4242)
     # 10 hierarchies, cpu and cpuacct co-mounted, net_cls and net_prio co-mounted: 10 directories.
@@ -360,3 +378,34 @@ def test_destroy_reports_a_directory_it_cannot_remove(tmp_path: Path) -> None:
     (tmp_path / "memory/c1/stray-file").write_text("")
     with pytest.raises(CgroupError, match=r"rmdir .*/memory/c1: directory not empty"):
         Cgroup("v1", {"memory": str(tmp_path / "memory/c1")}, {}).destroy()
+
+
+def test_the_kernel_policy_modules_import_only_cheap_stdlib() -> None:
+    # The runtime starts for every container: these modules must not pull in json, re, typing,
+    # dataclasses, enum, subprocess, socket or logging (docs/unwritten-rules.md).
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).parents[3] / "src")
+    code = (
+        f"import sys; sys.path.insert(0, {src!r}); before = set(sys.modules);"
+        "import dockyard.runtime.cgroups, dockyard.runtime.seccomp, dockyard.runtime.capabilities;"
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
+    assert "dockyard.runtime.seccomp" in out.stdout
+    loaded = {m.split(".")[0] for m in out.stdout.split()}
+    forbidden = {
+        "json",
+        "re",
+        "typing",
+        "dataclasses",
+        "enum",
+        "subprocess",
+        "socket",
+        "logging",
+        "signal",
+        "contextlib",
+        "asyncio",
+    }
+    assert loaded & forbidden == set()
