@@ -28,6 +28,7 @@ import errno
 import os
 import time
 
+from dockyard.errors import InvalidArgument
 from dockyard.runtime import cgroups_devices, cgroups_v1, cgroups_v2
 from dockyard.runtime import cgroups_fs as fs
 from dockyard.runtime.cgroups_fs import CgroupError
@@ -175,8 +176,16 @@ class Cgroup:
 
     def _set_limits(self, resources: LinuxResources) -> None:
         if self._mode == UNIFIED:
+            cpu = resources.cpu
+            if cpu is not None and (cpu.realtime_period or cpu.realtime_runtime):
+                raise InvalidArgument(
+                    "invalid configuration: cpu realtime limits are not supported on cgroup v2"
+                )
             cgroups_v2.set_limits(self._paths["unified"], resources)
             return
+        if resources.unified:
+            # runc's ErrV1NoUnified: the unified map names cgroup v2 files only.
+            raise InvalidArgument("invalid configuration: cannot use unified on cgroup v1")
         cgroups_v1.set_limits(self._paths, resources)
         if self._mode == HYBRID and resources.hugepage_limits and "hugetlb" not in self._paths:
             unified = self._paths["unified"]

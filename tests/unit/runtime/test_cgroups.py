@@ -278,6 +278,11 @@ def test_update_without_device_rules_leaves_devices_alone(v1: FakeCgroupfs, log:
     assert not [n for n in log.names() if n.startswith("devices.")]
 
 
+def test_the_unified_map_is_refused_on_v1(hybrid: FakeCgroupfs) -> None:
+    with pytest.raises(InvalidArgument, match="cannot use unified on cgroup v1"):
+        _open(hybrid).update(rs.LinuxResources(unified={"memory.high": "1G"}))
+
+
 def test_a_refused_write_names_the_file_and_the_value(v1: FakeCgroupfs) -> None:
     (v1.root / "memory/dyt/c1/memory.limit_in_bytes").unlink()
     with pytest.raises(CgroupError, match=r"^write 10 to memory.limit_in_bytes: no such file or directory$"):

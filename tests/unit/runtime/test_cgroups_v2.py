@@ -100,6 +100,11 @@ def test_cpu_max_and_weight(v2: FakeCgroupfs, log: WriteLog) -> None:
     assert log.to("cpuset.cpus") == ["0"]
 
 
+def test_realtime_cpu_limits_are_refused_on_v2(v2: FakeCgroupfs) -> None:
+    with pytest.raises(InvalidArgument, match="realtime"):
+        _open(v2).update(rs.LinuxResources(cpu=rs.LinuxCPU(realtime_runtime=950000)))
+
+
 def test_period_without_quota_keeps_max(v2: FakeCgroupfs, log: WriteLog) -> None:
     _open(v2).update(rs.LinuxResources(cpu=rs.LinuxCPU(period=50000)))
     assert log.to("cpu.max") == ["max 50000"]
