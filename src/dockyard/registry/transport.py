@@ -249,15 +249,11 @@ class HttpSession:
         return f"certs:{host}"
 
     def _make_context(self, key: str) -> ssl.SSLContext:
-        if key == "insecure":
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
-        context = ssl.create_default_context()
         if key.startswith("certs:"):
+            context = ssl.create_default_context()
             _load_certs_dir(context, self._certs_dir / key.removeprefix("certs:"))
-        return context
+            return context
+        return _shared_context(key)
 
     def _client(self, tls_key: str) -> httpx.AsyncClient:
         import httpx
@@ -330,6 +326,24 @@ class HttpSession:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+
+
+_SHARED_CONTEXTS: dict[str, ssl.SSLContext] = {}
+
+
+def _shared_context(key: str) -> ssl.SSLContext:
+    """The system-CA context (``default``) or the unverified one (``insecure``), made once.
+
+    Loading the system CA bundle costs ~40 ms; contexts are safe to share between clients.
+    """
+    context = _SHARED_CONTEXTS.get(key)
+    if context is None:
+        context = ssl.create_default_context()
+        if key == "insecure":
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _SHARED_CONTEXTS[key] = context
+    return context
 
 
 def _check_redirect(source: str, target: str, allow_plain_http: Callable[[str], bool]) -> None:
