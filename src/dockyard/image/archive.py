@@ -52,7 +52,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -191,11 +191,14 @@ def apply_layer(
     *,
     options: ApplyOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    lowers: Sequence[int] = (),
 ) -> ApplyResult:
     """Apply the (possibly compressed) layer tar ``source`` to the directory ``root_fd``.
 
-    ``progress`` is called with the number of compressed bytes consumed so far. Blocking: run it
-    in a worker thread.
+    ``progress`` is called with the number of compressed bytes consumed so far. ``lowers`` are
+    the directories of the layers below, top first: a hard link whose target only exists there
+    gets the target copied up first, as overlayfs would do when applying through a mount.
+    Blocking: run it in a worker thread.
 
     Raises:
         LayerFormatError: the stream is malformed, over a bound, or asks for something impossible
@@ -206,7 +209,7 @@ def apply_layer(
     counting = _Counting(source, progress)
     kind, plain = open_decompressed(counting, allowed=opts.compressions)
     hashing = _Hashing(plain, opts.max_bytes)
-    writer = _Writer(root_fd, opts)
+    writer = _Writer(root_fd, opts, lowers)
     try:
         with tarfile.open(  # type: ignore[call-overload]
             fileobj=hashing,
@@ -236,9 +239,10 @@ def apply_layer(
 class _Writer:
     """Applies tar members under one root; owns a small cache of parent-directory fds."""
 
-    def __init__(self, root_fd: int, options: ApplyOptions) -> None:
+    def __init__(self, root_fd: int, options: ApplyOptions, lowers: Sequence[int] = ()) -> None:
         self._root = root_fd
         self._opts = options
+        self._lowers = lowers
         self._dirs: dict[str, int] = {}
         self._dir_times: list[tuple[str, int, int]] = []
         self.size = 0
@@ -382,18 +386,72 @@ class _Writer:
         if target == name:
             return  # a link to itself: moby skips it too
         t_dir, _, t_base = target.rpartition("/")
-        try:
-            t_parent = securejoin.open_in_root(self._root, t_dir or "/", _O_PATH_DIR)
-        except (FileNotFoundError, securejoin.PathEscape) as exc:
-            raise LayerFormatError(f"hard link {name}: target {m.linkname} does not exist") from exc
+        if not self._exists(t_dir, t_base) and not self._copy_up(t_dir, t_base):
+            raise LayerFormatError(f"hard link {name}: target {m.linkname} does not exist")
+        t_parent = securejoin.open_in_root(self._root, t_dir or "/", _O_PATH_DIR)
         try:
             self._clear_slot(parent, base, keep_dir=False)
-            try:
-                os.link(t_base, base, src_dir_fd=t_parent, dst_dir_fd=parent, follow_symlinks=False)
-            except FileNotFoundError as exc:
-                raise LayerFormatError(f"hard link {name}: target {m.linkname} does not exist") from exc
+            os.link(t_base, base, src_dir_fd=t_parent, dst_dir_fd=parent, follow_symlinks=False)
         finally:
             os.close(t_parent)
+
+    def _exists(self, rel_dir: str, base: str) -> bool:
+        try:
+            fd = securejoin.open_in_root(self._root, rel_dir or "/", _O_PATH_DIR)
+        except (FileNotFoundError, NotADirectoryError, securejoin.PathEscape):
+            return False
+        try:
+            os.stat(base, dir_fd=fd, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            return False
+        finally:
+            os.close(fd)
+
+    def _copy_up(self, rel_dir: str, base: str) -> bool:
+        """Copy a hard link's target from the nearest lower layer that has it; False if none."""
+        for lower in self._lowers:
+            try:
+                fd = securejoin.open_in_root(lower, rel_dir or "/", _O_PATH_DIR)
+            except (FileNotFoundError, NotADirectoryError, securejoin.PathEscape):
+                continue
+            try:
+                try:
+                    st = os.stat(base, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    return False  # a whiteout: deleted below this layer
+                self._copy_node(fd, base, st, self._parent(rel_dir))
+                return True
+            finally:
+                os.close(fd)
+        return False
+
+    def _copy_node(self, src_dir: int, base: str, st: os.stat_result, parent: int) -> None:
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(base, dir_fd=src_dir), base, dir_fd=parent)
+            if self._opts.privileged:
+                os.chown(base, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            raise LayerFormatError(f"hard link target {base} in a lower layer is not a file")
+        src = os.open(base, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            dst = os.open(base, flags, 0o600, dir_fd=parent)
+            try:
+                while os.sendfile(dst, src, None, _COPY_CHUNK):
+                    pass
+                if self._opts.privileged:
+                    os.fchown(dst, st.st_uid, st.st_gid)
+                os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+        self.size += st.st_size
 
     def _whiteout(self, rel_dir: str, base: str) -> None:
         if base.startswith(WHITEOUT_META_PREFIX) and base != WHITEOUT_OPAQUE:

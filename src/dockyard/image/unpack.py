@@ -8,7 +8,9 @@ the directory and its record.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from dockyard.image.archive import ApplyOptions, apply_layer
 from dockyard.image.compression import Compression, Readable
@@ -52,8 +54,12 @@ def unpack_layer(
         whatever ``mismatch(actual)`` returns, when the diff ID differs from ``expected``;
         LayerFormatError, SystemFailure: from applying the tar.
     """
-    with snapshots.prepare_layer(chain_id or "import", parent) as prep:
-        result = apply_layer(source, prep.root_fd, options=options, progress=progress)
+    with snapshots.prepare_layer(chain_id or "import", parent) as prep, ExitStack() as lowers:
+        fds = []
+        for below in snapshots.chain(parent) if parent else []:
+            fds.append(os.open(snapshots.fs(below), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+            lowers.callback(os.close, fds[-1])
+        result = apply_layer(source, prep.root_fd, options=options, progress=progress, lowers=fds)
         if expected is not None and result.diff_id != expected:
             raise mismatch(result.diff_id)
         return prep.commit(
