@@ -1,0 +1,624 @@
+"""The Docker Engine API client: HTTP/1.1 over a unix socket or TCP (optionally TLS).
+
+The CLI is a pure client of the Engine API, so it must work against dockerd as well as
+dockyardd: it speaks the protocol as docker's Go client does, not our daemon's quirks.
+
+- **Where.** ``-H`` wins, then ``DOCKYARD_HOST``, then ``DOCKER_HOST``, then
+  ``unix:///run/dockyard.sock``. ``tcp://`` uses TLS when ``--tls``/``--tlsverify`` or
+  ``DOCKER_TLS_VERIFY`` say so, with ``ca.pem``/``cert.pem``/``key.pem`` from
+  ``DOCKER_CERT_PATH`` (default ``~/.docker``) unless given explicitly.
+- **Which version.** The first request is ``HEAD /_ping`` (``GET`` if HEAD fails); its
+  ``Api-Version`` header, capped at the newest version this client speaks (``MAX_API``), is
+  used as the ``/v1.NN`` prefix of every later request. ``DOCKER_API_VERSION`` pins it.
+- **Errors.** A status of 400 or more becomes the ``dockyard.errors`` kind for that status,
+  worded as docker prints it: ``Error response from daemon: <message>``. 304 is not an error.
+- **Bodies.** Content-Length, chunked, or read to close; streamed on demand, so ``logs -f``
+  and pull progress print as they arrive. ``demux`` splits stdcopy's 8-byte-header frames,
+  ``json_messages`` a newline-delimited JSON progress stream.
+- **Hijacking.** attach and exec start send ``Connection: Upgrade`` / ``Upgrade: tcp``; after
+  ``101 UPGRADED`` (or a plain 200 from old daemons) the socket is a raw duplex stream.
+
+It imports ``_socket`` rather than ``socket`` and parses HTTP itself: start-up time is most of
+``dockyard ps``, and ``http.client`` alone costs more than the whole request.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+
+from dockyard.errors import (
+    Conflict,
+    DockyardError,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    SystemFailure,
+    Unauthorized,
+    Unavailable,
+    Unsupported,
+)
+from dockyard.util import jsoncodec
+
+__all__ = [
+    "DEFAULT_HOST",
+    "MAX_API",
+    "Client",
+    "Connection",
+    "Response",
+    "StreamError",
+    "demux",
+    "json_messages",
+    "resolve_host",
+]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Iterable, Iterator, Mapping
+
+DEFAULT_HOST = "unix:///run/dockyard.sock"
+MAX_API = "1.45"
+"""The newest Engine API version this client speaks; a newer daemon is addressed as this one."""
+
+_STATUS_KINDS: dict[int, type[DockyardError]] = {
+    400: InvalidArgument,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    501: Unsupported,
+    503: Unavailable,
+}
+_CHUNK = 65536
+
+
+class StreamError(SystemFailure):
+    """The daemon reported an error inside a stream (stdcopy's system-error frame)."""
+
+
+def resolve_host(flag: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The daemon address: ``-H``, else ``DOCKYARD_HOST``, else ``DOCKER_HOST``, else default."""
+    env = os.environ if environ is None else environ
+    return flag or env.get("DOCKYARD_HOST") or env.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def _split_host(host: str) -> tuple[str, str | tuple[str, int]]:
+    """``unix:///p`` -> ("unix", "/p"); ``tcp://h:2375`` -> ("tcp", ("h", 2375)).
+
+    Raises:
+        InvalidArgument: another scheme, or a malformed address.
+    """
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        raise InvalidArgument(f"unable to parse docker host `{host}`")
+    if scheme == "unix":
+        if not rest:
+            raise InvalidArgument(f"unable to parse docker host `{host}`")
+        return "unix", rest
+    if scheme in ("tcp", "http", "https"):
+        address = rest.split("/", 1)[0]
+        name, colon, port = address.rpartition(":")
+        if not colon:
+            name, port = address, ""
+        if not port.isdigit() and port:
+            raise InvalidArgument(f"invalid bind address format: {address}")
+        return "tcp", (name.strip("[]") or "localhost", int(port) if port else 0)
+    raise InvalidArgument(f"protocol not available: {scheme}")
+
+
+# --- the byte stream ------------------------------------------------------------------------
+
+
+class Connection:
+    """A connected socket with a read buffer: the transport under one or more HTTP exchanges."""
+
+    def __init__(self, sock: _socket.socket, label: str) -> None:
+        self.sock = sock
+        self.label = label
+        self.buffer = bytearray()
+        self.reusable = True
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def fill(self) -> bool:
+        """Read what is available into the buffer; False at end of stream."""
+        data = self.sock.recv(_CHUNK)
+        self.buffer += data
+        return bool(data)
+
+    def readline(self) -> bytes:
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self.buffer[: end + 1])
+                del self.buffer[: end + 1]
+                return line
+            if not self.fill():
+                line = bytes(self.buffer)
+                self.buffer.clear()
+                return line
+
+    def read_exact(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self.fill():
+                raise SystemFailure("unexpected EOF from the daemon")
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def read_some(self) -> bytes:
+        if not self.buffer and not self.fill():
+            return b""
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Response:
+    """An HTTP response whose body is read on demand."""
+
+    def __init__(self, conn: Connection, status: int, headers: dict[str, str], method: str) -> None:
+        self.conn = conn
+        self.status = status
+        self.headers = headers
+        self._chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+        self._remaining: int | None = None
+        if not self._chunked and "content-length" in headers:
+            self._remaining = int(headers["content-length"])
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            self._remaining = 0
+            self._chunked = False
+        if self._remaining is None and not self._chunked:
+            conn.reusable = False  # the body runs to the end of the connection
+        self._done = self._remaining == 0
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body, piece by piece, as it arrives."""
+        if self._chunked:
+            yield from self._chunked_body()
+        elif self._remaining is not None:
+            while self._remaining > 0:
+                data = self.conn.read_some()
+                if not data:
+                    raise SystemFailure("unexpected EOF from the daemon")
+                data, extra = data[: self._remaining], data[self._remaining :]
+                self.conn.buffer[:0] = extra
+                self._remaining -= len(data)
+                yield data
+        else:
+            while data := self.conn.read_some():
+                yield data
+        self._done = True
+
+    def _chunked_body(self) -> Iterator[bytes]:
+        while True:
+            line = self.conn.readline()
+            if not line:
+                raise SystemFailure("unexpected EOF from the daemon")
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.conn.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            data = self.conn.read_exact(size)
+            self.conn.read_exact(2)
+            yield data
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def json(self) -> object:
+        data = self.read()
+        if not data.strip():
+            return None
+        try:
+            return jsoncodec.loads(data)
+        except jsoncodec.JSONDecodeError as exc:
+            raise SystemFailure(f"error reading the daemon's answer: {exc}") from None
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+
+def _read_head(conn: Connection, method: str) -> Response:
+    line = conn.readline()
+    if not line:
+        raise SystemFailure("the daemon closed the connection without answering")
+    parts = line.decode("latin-1").split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise SystemFailure(f"malformed HTTP response {line[:80]!r}")
+    headers: dict[str, str] = {}
+    while True:
+        header = conn.readline()
+        if header in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = header.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("connection", "").lower() == "close":
+        conn.reusable = False
+    return Response(conn, int(parts[1]), headers, method)
+
+
+# --- query strings --------------------------------------------------------------------------
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+_PATH_SAFE = _UNRESERVED | frozenset(b"/:@!$&'()*+,;=")
+
+
+def _escape(text: str, safe: frozenset[int], space: str) -> str:
+    out = []
+    for byte in text.encode():
+        if byte in safe:
+            out.append(chr(byte))
+        elif byte == 0x20 and space:
+            out.append(space)
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+def encode_query(query: Mapping[str, object]) -> str:
+    """Go's ``url.Values.Encode``: keys sorted, ``QueryEscape``d; lists repeat the key."""
+    parts = []
+    for key in sorted(query):
+        value = query[key]
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            parts.append(f"{_escape(key, _UNRESERVED, '+')}={_escape(str(item), _UNRESERVED, '+')}")
+    return "&".join(parts)
+
+
+def escape_path(path: str) -> str:
+    """A request path with each byte outside RFC 3986's pchar set percent-encoded."""
+    return _escape(path, _PATH_SAFE, "")
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+class Client:
+    """An Engine API client bound to one daemon address.
+
+    ``api_version`` is settled by the first request (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        tls: dict[str, str | bool] | None = None,
+        api_version: str | None = None,
+        user_agent: str = "dockyard-cli",
+    ) -> None:
+        self.host = host
+        self.scheme, self.address = _split_host(host)
+        self.tls = tls
+        self._pinned = api_version or os.environ.get("DOCKER_API_VERSION") or None
+        self.api_version: str | None = self._pinned
+        self.server_headers: dict[str, str] = {}
+        self.user_agent = user_agent
+        self._idle: Connection | None = None
+
+    # -- connections --
+
+    def connect(self) -> Connection:
+        """A new connection to the daemon.
+
+        Raises:
+            Unavailable: nothing listens at the address (docker's "Cannot connect" message).
+            Forbidden: the socket refuses us (permissions).
+        """
+        try:
+            if self.scheme == "unix":
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                sock.connect(self.address)
+                return Connection(sock, self.host)
+            return self._connect_tcp()
+        except PermissionError:
+            raise Forbidden(
+                f"permission denied while trying to connect to the dockyard daemon socket at {self.host}"
+            ) from None
+        except OSError:
+            raise Unavailable(
+                f"Cannot connect to the dockyard daemon at {self.host}. Is the dockyard daemon running?"
+            ) from None
+
+    def _connect_tcp(self) -> Connection:
+        assert isinstance(self.address, tuple)
+        host, port = self.address
+        if self.tls:
+            import socket
+
+            context = _tls_context(self.tls)
+            raw = socket.create_connection((host, port or 2376), timeout=None)
+            wrapped = context.wrap_socket(raw, server_hostname=host)
+            return Connection(wrapped, self.host)
+        infos = _socket.getaddrinfo(host, port or 2375, 0, _socket.SOCK_STREAM)
+        family, kind, proto, _, sockaddr = infos[0]
+        sock = _socket.socket(family, kind, proto)
+        sock.connect(sockaddr)
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        return Connection(sock, self.host)
+
+    def _take(self) -> Connection:
+        conn, self._idle = self._idle, None
+        return conn if conn is not None else self.connect()
+
+    def release(self, response: Response) -> None:
+        """Return a fully read response's connection for reuse (keep-alive)."""
+        if response.finished and response.conn.reusable and self._idle is None:
+            self._idle = response.conn
+        elif response.conn is not self._idle:
+            response.conn.close()
+
+    def close(self) -> None:
+        if self._idle is not None:
+            self._idle.close()
+            self._idle = None
+
+    # -- requests --
+
+    def negotiate(self) -> str:
+        """Settle the API version with ``/_ping`` (once), and return it."""
+        if self.api_version is not None and self.server_headers:
+            return self.api_version
+        for method in ("HEAD", "GET"):
+            response = self._exchange(method, "/_ping", None, None, None)
+            response.read()
+            self.release(response)
+            if response.status < 400:
+                break
+        self.server_headers = response.headers
+        if self._pinned is None:
+            server = response.headers.get("api-version", "")
+            self.api_version = _min_version(server, MAX_API) if server else MAX_API
+        return self.api_version or MAX_API
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send one request on the versioned path and return the response, body unread.
+
+        ``body`` is JSON-encoded unless it is bytes or an iterable of bytes (sent chunked).
+
+        Raises:
+            DockyardError: the daemon answered with an error status (its kind and message),
+                or could not be reached.
+        """
+        version = self.negotiate()
+        target = f"/v{version}{escape_path(path)}"
+        response = self._exchange(method, target, query, body, headers)
+        if response.status >= 400:
+            raise self._error(response)
+        return response
+
+    def call(self, method: str, path: str, **kwargs: object) -> object:
+        """``request`` and decode the JSON answer (None for an empty body)."""
+        response = self.request(method, path, **kwargs)  # type: ignore[arg-type]
+        value = response.json()
+        self.release(response)
+        return value
+
+    def _exchange(
+        self,
+        method: str,
+        target: str,
+        query: Mapping[str, object] | None,
+        body: object,
+        headers: Mapping[str, str] | None,
+    ) -> Response:
+        conn = self._take()
+        head, payload, chunks = self._compose(method, target, query, body, headers, conn)
+        try:
+            conn.send(head + payload)
+        except OSError:
+            # A kept-alive connection the daemon closed meanwhile: retry once on a new one.
+            conn.close()
+            conn = self.connect()
+            conn.send(head + payload)
+        if chunks is not None:
+            for chunk in chunks:
+                if chunk:
+                    conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            conn.send(b"0\r\n\r\n")
+        return _read_head(conn, method)
+
+    def _compose(
+        self,
+        method: str,
+        target: str,
+        query: Mapping[str, object] | None,
+        body: object,
+        headers: Mapping[str, str] | None,
+        conn: Connection,
+    ) -> tuple[bytes, bytes, Iterable[bytes] | None]:
+        if query:
+            encoded = encode_query(query)
+            if encoded:
+                target += "?" + encoded
+        lines = [
+            f"{method} {target} HTTP/1.1",
+            f"Host: {self._host_header()}",
+            f"User-Agent: {self.user_agent}",
+        ]
+        payload = b""
+        chunks: Iterable[bytes] | None = None
+        extra = dict(headers or {})
+        if isinstance(body, bytes):
+            payload = body
+        elif body is not None and not isinstance(body, dict | list) and hasattr(body, "__iter__"):
+            chunks = body
+            lines.append("Transfer-Encoding: chunked")
+        elif body is not None:
+            payload = jsoncodec.dumps(body).encode()
+            extra.setdefault("Content-Type", "application/json")
+        if chunks is None and (body is not None or method in ("POST", "PUT")):
+            lines.append(f"Content-Length: {len(payload)}")
+        lines += [f"{k}: {v}" for k, v in extra.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), payload, chunks
+
+    def _host_header(self) -> str:
+        if self.scheme == "unix":
+            return "api.moby.localhost"
+        assert isinstance(self.address, tuple)
+        host, port = self.address
+        return f"{host}:{port}" if port else host
+
+    def _error(self, response: Response) -> DockyardError:
+        raw = response.read()
+        self.release(response)
+        message = raw.decode("utf-8", "replace").strip()
+        if "json" in response.headers.get("content-type", ""):
+            try:
+                decoded = jsoncodec.loads(raw)
+                if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
+                    message = decoded["message"]
+            except jsoncodec.JSONDecodeError:
+                pass
+        if not message:
+            message = f"{response.status} {_REASONS.get(response.status, 'error')}"
+        kind = _STATUS_KINDS.get(response.status, SystemFailure)
+        error = kind(f"Error response from daemon: {message}")
+        error.status = response.status  # type: ignore[attr-defined]
+        error.daemon_message = message  # type: ignore[attr-defined]
+        return error
+
+    def hijack(
+        self, path: str, *, query: Mapping[str, object] | None = None, body: object = None
+    ) -> Connection:
+        """POST ``path`` asking to upgrade the connection; return it as a raw duplex stream.
+
+        Raises:
+            DockyardError: the daemon refused (its kind and message).
+        """
+        version = self.negotiate()
+        conn = self.connect()
+        headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
+        target = f"/v{version}{escape_path(path)}"
+        head, payload, _ = self._compose("POST", target, query, body, headers, conn)
+        if body is None:
+            head = head.replace(b"\r\n\r\n", b"\r\nContent-Type: text/plain\r\n\r\n", 1)
+        conn.send(head + payload)
+        response = _read_head(conn, "POST")
+        if response.status >= 400:
+            raise self._error(response)
+        if response.status not in (101, 200):
+            conn.close()
+            raise SystemFailure(f"unexpected status {response.status} for {path}")
+        return conn
+
+
+def _tls_context(settings: Mapping[str, str | bool]) -> ssl.SSLContext:
+    """A client TLS context as docker's ``--tls``/``--tlsverify`` build it.
+
+    With ``verify`` the daemon's certificate must chain to ``ca`` (or the system CAs) and name
+    the host; without it anything is accepted. A client certificate is presented when both
+    ``cert`` and ``key`` exist (mutual TLS).
+
+    Raises:
+        InvalidArgument: a certificate or key file that cannot be loaded.
+    """
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    ca, cert, key = settings.get("ca"), settings.get("cert"), settings.get("key")
+    try:
+        if settings.get("verify"):
+            if isinstance(ca, str) and os.path.exists(ca):
+                context.load_verify_locations(ca)
+            else:
+                context.load_default_certs()
+        else:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if isinstance(cert, str) and isinstance(key, str) and os.path.exists(cert) and os.path.exists(key):
+            context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidArgument(f"could not read TLS certificates: {exc}") from None
+    return context
+
+
+_REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
+
+
+def _min_version(a: str, b: str) -> str:
+    def key(version: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(p) for p in version.split("."))
+        except ValueError:
+            return (0,)
+
+    return a if key(a) < key(b) else b
+
+
+# --- stream decoders ------------------------------------------------------------------------
+
+
+def demux(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Split a stdcopy stream into (stream, data): 1 stdout, 2 stderr (0 stdin).
+
+    Each frame is ``[stream, 0, 0, 0, size (uint32 big-endian)]`` followed by ``size`` bytes.
+
+    Raises:
+        StreamError: a system-error frame (stream 3), carrying the daemon's message.
+        SystemFailure: an unknown stream id or a truncated frame.
+    """
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= 8:
+            stream = buffer[0]
+            size = int.from_bytes(buffer[4:8], "big")
+            if len(buffer) < 8 + size:
+                break
+            data = bytes(buffer[8 : 8 + size])
+            del buffer[: 8 + size]
+            if stream == 3:
+                raise StreamError(f"error from daemon in stream: {data.decode('utf-8', 'replace')}")
+            if stream not in (0, 1, 2):
+                raise SystemFailure(f"unrecognized input header: {stream}")
+            yield stream, data
+    if buffer:
+        raise SystemFailure("unexpected EOF in a multiplexed stream")
+
+
+def json_messages(chunks: Iterable[bytes]) -> Iterator[dict[str, object]]:
+    """Decode a stream of JSON objects separated by newlines (pull, load, import progress).
+
+    Raises:
+        SystemFailure: a line that is not a JSON object.
+    """
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield from _decode_message(line)
+    yield from _decode_message(buffer)
+
+
+def _decode_message(line: bytes) -> Iterator[dict[str, object]]:
+    if not line.strip():
+        return
+    try:
+        value = jsoncodec.loads(line)
+    except jsoncodec.JSONDecodeError as exc:
+        raise SystemFailure(f"error decoding the daemon's progress stream: {exc}") from None
+    if isinstance(value, dict):
+        yield value

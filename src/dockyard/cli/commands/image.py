@@ -1,0 +1,674 @@
+"""Image commands: pull, images, rmi, tag, history, save, load, import, image inspect.
+
+The shapes are docker's (``docker/cli cli/command/image``). Names are normalised before they
+are sent (``pull alpine`` asks for ``fromImage=docker.io/library/alpine&tag=latest``) and shown
+in their familiar form. ``images`` prints one row per repository and tag, ``<none>`` for
+dangling images, and its default table without the template engine. Progress streams (pull,
+load, import) go through docker's JSON-message display (:mod:`dockyard.cli.render`), live on
+a terminal and line by line elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from dockyard.cli import options
+from dockyard.cli.commands.base import FORMAT_HELP, INSPECT_FORMAT_HELP, Cli, Spec, StatusError
+from dockyard.cli.commands.reference import parse_normalized
+from dockyard.cli.gofmt import TemplateObject
+from dockyard.cli.render import ellipsis, human_duration, human_size
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
+
+__all__ = ["SPECS", "ImageRow", "image_rows", "pull_image", "registry_auth"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+F = options.Flag
+
+
+def registry_auth(cli: Cli, domain: str) -> str:
+    """The ``X-Registry-Auth`` header docker sends: base64url JSON credentials, or ``e30=``.
+
+    Credentials come from ``auths`` in config.json (the key is the registry's host, or
+    ``https://index.docker.io/v1/`` for Docker Hub). Credential helpers are not consulted.
+    """
+    import base64
+
+    from dockyard.util import jsoncodec
+
+    server = "https://index.docker.io/v1/" if domain == "docker.io" else domain
+    auths = cli.config().get("auths")
+    entry = auths.get(server) or auths.get(f"https://{server}") if isinstance(auths, dict) else None
+    config: dict[str, str] = {}
+    if isinstance(entry, dict) and isinstance(entry.get("auth"), str):
+        try:
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            config = {"username": user, "password": password, "serveraddress": server}
+        except ValueError:
+            config = {}
+    return base64.urlsafe_b64encode(jsoncodec.dumps(config).encode()).decode()
+
+
+def display_stream(cli: Cli, chunks: Iterable[bytes], *, quiet: bool = False, to_err: bool = False) -> None:
+    """Show a JSON-message stream as docker does (or just consume it when quiet).
+
+    Raises:
+        MessageError: a message in the stream carried an error.
+    """
+    from dockyard.cli import render
+    from dockyard.cli.client import json_messages
+
+    stream = cli.err if to_err else cli.out
+    messages = json_messages(chunks)
+    if quiet:
+        for message in messages:
+            if message.get("error") or message.get("errorDetail"):
+                render.display_json_messages([message], stream, terminal=False)
+        return
+    fd = stream.fileno() if hasattr(stream, "fileno") else -1
+    terminal = _isatty(fd)
+    width = os.get_terminal_size(fd).columns if terminal else 200
+    render.display_json_messages(messages, stream, terminal=terminal, width=width)
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def pull_image(
+    cli: Cli, image: str, *, platform: str = "", quiet: bool = False, to_err: bool = False
+) -> None:
+    """Pull ``image`` (tag defaulted to latest) showing docker's progress output.
+
+    Raises:
+        DockyardError: the daemon refused, or the stream reported an error.
+    """
+    ref = parse_normalized(image).with_default_tag()
+    query: dict[str, object] = {"fromImage": ref.name, "tag": ref.digest or ref.tag}
+    if platform:
+        query["platform"] = platform.lower()
+    headers = {"X-Registry-Auth": registry_auth(cli, ref.domain)}
+    response = cli.client.request("POST", "/images/create", query=query, headers=headers)
+    display_stream(cli, response.chunks(), quiet=quiet, to_err=to_err)
+    cli.client.release(response)
+
+
+def run_pull(cli: Cli, parsed: options.Parsed) -> int:
+    ref = parse_normalized(parsed.args[0])
+    quiet = parsed.flag("quiet")
+    if parsed.flag("all-tags") and not ref.is_name_only():
+        raise InvalidArgument("tag can't be used with --all-tags/-a")
+    if not parsed.flag("all-tags") and ref.is_name_only():
+        ref = ref.with_default_tag()
+        if not quiet:
+            cli.print(f"Using default tag: {ref.tag}")
+            cli.out.flush()
+    query: dict[str, object] = {"fromImage": ref.name}
+    if not parsed.flag("all-tags"):
+        query["tag"] = ref.digest or ref.tag
+    if parsed.text("platform"):
+        query["platform"] = parsed.text("platform").lower()
+    headers = {"X-Registry-Auth": registry_auth(cli, ref.domain)}
+    response = cli.client.request("POST", "/images/create", query=query, headers=headers)
+    display_stream(cli, response.chunks(), quiet=quiet)
+    cli.client.release(response)
+    cli.print(str(ref))
+    return 0
+
+
+# --- images ---------------------------------------------------------------------------------
+
+IMAGE_HEADERS = {
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+    "VirtualSize": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}
+_CREATED = "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}"
+DEFAULT_IMAGES = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t" + _CREATED + "\t{{.Size}}"
+DIGEST_IMAGES = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t" + _CREATED + "\t{{.Size}}"
+
+
+class ImageRow(TemplateObject):
+    """One row of ``images``: an image under one repository and tag (docker's imageContext)."""
+
+    json_fields = (
+        "Containers",
+        "CreatedAt",
+        "CreatedSince",
+        "Digest",
+        "ID",
+        "Repository",
+        "SharedSize",
+        "Size",
+        "Tag",
+        "UniqueSize",
+        "VirtualSize",
+    )
+
+    def __init__(
+        self, entry: dict[str, object], repo: str, tag: str, digest: str, trunc: bool, now: float
+    ) -> None:
+        self.i, self.repo, self.tag, self.digest, self.trunc, self.now = entry, repo, tag, digest, trunc, now
+
+    def _int(self, key: str) -> int:
+        value = self.i.get(key)
+        return value if isinstance(value, int) else 0
+
+    def ID(self) -> str:
+        from dockyard.cli.commands.listing import truncate_id
+
+        ident = str(self.i.get("Id") or "")
+        return truncate_id(ident) if self.trunc else ident
+
+    def Repository(self) -> str:
+        return self.repo
+
+    def Tag(self) -> str:
+        return self.tag
+
+    def Digest(self) -> str:
+        return self.digest
+
+    def CreatedSince(self) -> str:
+        return human_duration(self.now - self._int("Created")) + " ago"
+
+    def CreatedAt(self) -> str:
+        from dockyard.cli.commands.listing import go_time_string
+
+        return go_time_string(self._int("Created"))
+
+    def Size(self) -> str:
+        return human_size(self._int("Size"))
+
+    def Containers(self) -> str:
+        count = self.i.get("Containers", 0)  # absent decodes as Go's zero
+        return "N/A" if count == -1 or not isinstance(count, int) else str(count)
+
+    def VirtualSize(self) -> str:
+        return human_size(self._int("Size"), 4)
+
+    def SharedSize(self) -> str:
+        shared = self.i.get("SharedSize", 0)
+        return "N/A" if shared == -1 or not isinstance(shared, int) else human_size(shared, 4)
+
+    def UniqueSize(self) -> str:
+        shared = self.i.get("SharedSize", 0)
+        if shared == -1 or not isinstance(shared, int) or self._int("Size") == -1:
+            return "N/A"
+        return human_size(self._int("Size") - shared, 4)
+
+
+def _is_dangling(entry: dict[str, object]) -> bool:
+    tags = list(entry.get("RepoTags") or [])  # type: ignore[call-overload]
+    digests = list(entry.get("RepoDigests") or [])  # type: ignore[call-overload]
+    if not tags and not digests:
+        return True
+    return bool(tags == ["<none>:<none>"] and digests == ["<none>@<none>"])
+
+
+def image_rows(entries: list[dict[str, object]], *, trunc: bool, digests: bool, now: float) -> list[ImageRow]:
+    """docker's ``imageFormat``: a row per repo:tag, digests per tag when shown, then
+    digest-only repositories, and one ``<none> <none>`` row for a dangling image."""
+    rows: list[ImageRow] = []
+    for entry in entries:
+        if _is_dangling(entry):
+            rows.append(ImageRow(entry, "<none>", "<none>", "<none>", trunc, now))
+            continue
+        tags: dict[str, list[str]] = {}
+        by_digest: dict[str, list[str]] = {}
+        for text in entry.get("RepoTags") or []:  # type: ignore[attr-defined]
+            try:
+                ref = parse_normalized(str(text))
+            except InvalidArgument:
+                continue
+            if ref.tag:
+                tags.setdefault(ref.familiar_name(), []).append(ref.tag)
+        for text in entry.get("RepoDigests") or []:  # type: ignore[attr-defined]
+            try:
+                ref = parse_normalized(str(text))
+            except InvalidArgument:
+                continue
+            if ref.digest:
+                by_digest.setdefault(ref.familiar_name(), []).append(ref.digest)
+        for repo, repo_tags in tags.items():
+            repo_digests = by_digest.pop(repo, []) if digests else (by_digest.pop(repo, None) and [])
+            for tag in repo_tags:
+                for digest in repo_digests or ["<none>"]:
+                    rows.append(ImageRow(entry, repo, tag, digest, trunc, now))
+        for repo, repo_digests in by_digest.items():
+            for digest in repo_digests if digests else [""]:
+                rows.append(ImageRow(entry, repo, "<none>", digest, trunc, now))
+    return rows
+
+
+def _images_format(cli: Cli, parsed: options.Parsed) -> str:
+    fmt = parsed.text("format")
+    configured = cli.config().get("imagesFormat")
+    if not fmt and isinstance(configured, str) and configured and not parsed.flag("quiet"):
+        fmt = configured
+    fmt = fmt or "table"
+    if fmt == "table":
+        if parsed.flag("quiet"):
+            return "{{.ID}}"
+        return DIGEST_IMAGES if parsed.flag("digests") else DEFAULT_IMAGES
+    if fmt.startswith("table") and parsed.flag("digests") and "{{.Digest}}" not in fmt:
+        fmt += "\t{{.Digest}}"
+    return fmt
+
+
+def run_images(cli: Cli, parsed: options.Parsed) -> int:
+    from dockyard.util import jsoncodec
+
+    filters = options.parse_filters(parsed.items("filter"))
+    if parsed.args:
+        filters.setdefault("reference", {})[parsed.args[0]] = True
+    query: dict[str, object] = {}
+    if parsed.flag("all"):
+        query["all"] = "1"
+    if filters:
+        query["filters"] = jsoncodec.dumps(filters)
+    entries = cli.client.call("GET", "/images/json", query=query)
+    assert isinstance(entries, list)
+    fmt = _images_format(cli, parsed)
+    show_digests = parsed.flag("digests") or "{{.Digest}}" in fmt
+    rows = image_rows(entries, trunc=not parsed.flag("no-trunc"), digests=show_digests, now=time.time())
+    _write_images(cli, fmt, rows)
+    return 0
+
+
+def _write_images(cli: Cli, fmt: str, rows: list[ImageRow]) -> None:
+    from dockyard.cli.render import tabwrite, write_formatted
+
+    if fmt == "{{.ID}}":
+        cli.out.write("".join(r.ID() + "\n" for r in rows))
+    elif fmt in (DEFAULT_IMAGES, DIGEST_IMAGES):
+        digest = fmt == DIGEST_IMAGES
+        head = ["REPOSITORY", "TAG", *(["DIGEST"] if digest else []), "IMAGE ID", "CREATED", "SIZE"]
+        lines = ["\t".join(head)]
+        for r in rows:
+            cells = [r.Repository(), r.Tag(), *([r.Digest()] if digest else []), r.ID()]
+            lines.append("\t".join([*cells, r.CreatedSince() or "N/A", r.Size()]))
+        cli.out.write(tabwrite("\n".join(lines) + "\n"))
+    else:
+        write_formatted(fmt, rows, IMAGE_HEADERS, cli.out)
+
+
+# --- rmi, tag -------------------------------------------------------------------------------
+
+
+def run_rmi(cli: Cli, parsed: options.Parsed) -> int:
+    query = {k: "1" for k, flag in (("force", "force"), ("noprune", "no-prune")) if parsed.flag(flag)}
+    errors: list[str] = []
+    fatal = False
+    for image in parsed.args:
+        try:
+            deleted = cli.client.call("DELETE", f"/images/{image}", query=query)
+        except DockyardError as exc:
+            fatal = fatal or not isinstance(exc, NotFound)
+            errors.append(str(exc))
+            continue
+        for item in deleted or []:  # type: ignore[attr-defined]
+            if item.get("Deleted"):
+                cli.print(f"Deleted: {item['Deleted']}")
+            else:
+                cli.print(f"Untagged: {item.get('Untagged', '')}")
+    if errors:
+        if not parsed.flag("force") or fatal:
+            raise StatusError(1, "\n".join(errors))
+        cli.err.write("\n".join(errors) + "\n")
+    return 0
+
+
+def run_tag(cli: Cli, parsed: options.Parsed) -> int:
+    source, target = parsed.args
+    try:
+        parse_normalized(source) if not _is_id(source) else None
+    except InvalidArgument as exc:
+        raise InvalidArgument(
+            f'Error parsing reference: "{source}" is not a valid repository/tag: {exc}'
+        ) from None
+    ref = parse_normalized(target)
+    if ref.digest:
+        raise InvalidArgument("refusing to create a tag with a digest reference")
+    ref = ref.with_default_tag()
+    cli.client.call("POST", f"/images/{source}/tag", query={"repo": ref.name, "tag": ref.tag})
+    return 0
+
+
+def _is_id(text: str) -> bool:
+    body = text.removeprefix("sha256:")
+    return len(body) == 64 and all(c in "0123456789abcdef" for c in body)
+
+
+# --- history --------------------------------------------------------------------------------
+
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+_EPOCH_2000 = 946684800
+
+
+class HistoryRow(TemplateObject):
+    """One ``history`` entry, as docker's historyContext presents it."""
+
+    json_fields = ("Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size")
+
+    def __init__(self, entry: dict[str, object], trunc: bool, human: bool, now: float) -> None:
+        self.h, self.trunc, self.human, self.now = entry, trunc, human, now
+
+    def _created(self) -> int:
+        value = self.h.get("Created")
+        return value if isinstance(value, int) else 0
+
+    def ID(self) -> str:
+        from dockyard.cli.commands.listing import truncate_id
+
+        ident = str(self.h.get("Id") or "")
+        return truncate_id(ident) if self.trunc else ident
+
+    def CreatedAt(self) -> str:
+        import datetime
+
+        moment = datetime.datetime.fromtimestamp(self._created()).astimezone()
+        text = moment.isoformat(timespec="seconds")
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+    def CreatedSince(self) -> str:
+        if not self.human:
+            return self.CreatedAt()
+        if self._created() <= _EPOCH_2000:
+            return ""
+        return human_duration(self.now - self._created()) + " ago"
+
+    def CreatedBy(self) -> str:
+        text = str(self.h.get("CreatedBy") or "").replace("\t", " ")
+        return ellipsis(text, 45) if self.trunc else text
+
+    def Size(self) -> str:
+        size = self.h.get("Size")
+        size = size if isinstance(size, int) else 0
+        return human_size(size) if self.human else str(size)
+
+    def Comment(self) -> str:
+        return str(self.h.get("Comment") or "")
+
+
+def run_history(cli: Cli, parsed: options.Parsed) -> int:
+    from dockyard.cli.render import write_formatted
+
+    entries = cli.client.call("GET", f"/images/{parsed.args[0]}/history")
+    assert isinstance(entries, list)
+    human = parsed.flag("human")
+    fmt = parsed.text("format") or "table"
+    if fmt == "table":
+        column = "{{.CreatedSince}}" if human else "{{.CreatedAt}}"
+        fmt = (
+            "{{.ID}}"
+            if parsed.flag("quiet")
+            else f"table {{{{.ID}}}}\t{column}\t{{{{.CreatedBy}}}}\t{{{{.Size}}}}\t{{{{.Comment}}}}"
+        )
+    rows = [HistoryRow(e, not parsed.flag("no-trunc"), human, time.time()) for e in entries]
+    write_formatted(fmt, rows, HISTORY_HEADERS, cli.out)
+    return 0
+
+
+# --- save, load, import ---------------------------------------------------------------------
+
+
+def run_save(cli: Cli, parsed: options.Parsed) -> int:
+    output = parsed.text("output")
+    if not output and cli.out_is_terminal():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    query: dict[str, object] = {"names": list(parsed.args)}
+    if parsed.text("platform"):
+        query["platform"] = parsed.text("platform")
+    response = cli.client.request("GET", "/images/get", query=query)
+    if not output:
+        sink = cli.out_bytes
+        for chunk in response.chunks():
+            sink.write(chunk)
+        sink.flush()
+        return 0
+    try:
+        _copy_to_file(output, response.chunks())
+    except OSError as exc:
+        raise InvalidArgument(f"failed to save image: {exc}") from None
+    return 0
+
+
+def _copy_to_file(path: str, chunks: Iterable[bytes]) -> None:
+    """docker's ``CopyToFile``: stream into a temporary file beside ``path``, then rename it."""
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".docker_temp_", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _read_in_chunks(handle: object) -> Iterable[bytes]:
+    while chunk := handle.read(1 << 20):  # type: ignore[attr-defined]
+        yield chunk
+
+
+def _open_input(stack: contextlib.ExitStack, cli: Cli, path: str) -> object:
+    """The archive to send: the named file, or our stdin for "" and "-"."""
+    if not path or path == "-":
+        return cli.stdin.buffer
+    try:
+        return stack.enter_context(open(path, "rb"))
+    except OSError as exc:
+        raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+
+
+def run_load(cli: Cli, parsed: options.Parsed) -> int:
+    path = parsed.text("input")
+    if not path and cli.in_is_terminal():
+        raise InvalidArgument("requested load from stdin, but stdin is empty")
+    quiet = parsed.flag("quiet") or not cli.out_is_terminal()
+    query = {"quiet": "1"} if quiet else {}
+    if parsed.text("platform"):
+        query["platform"] = parsed.text("platform")
+    with contextlib.ExitStack() as stack:
+        source = _open_input(stack, cli, path)
+        headers = {"Content-Type": "application/x-tar"}
+        response = cli.client.request(
+            "POST", "/images/load", query=query, body=_read_in_chunks(source), headers=headers
+        )
+        if "json" in response.headers.get("content-type", ""):
+            display_stream(cli, response.chunks())
+        else:
+            sink = cli.out_bytes
+            for chunk in response.chunks():
+                sink.write(chunk)
+            sink.flush()
+    return 0
+
+
+def run_import(cli: Cli, parsed: options.Parsed) -> int:
+    source = parsed.args[0]
+    repo = parsed.args[1] if len(parsed.args) > 1 else ""
+    if repo:
+        parse_normalized(repo)
+    remote = source.startswith(("http://", "https://"))
+    query: dict[str, object] = {"fromSrc": source if remote else "-"}
+    for key, value in (("repo", repo), ("message", parsed.text("message"))):
+        if value:
+            query[key] = value
+    if parsed.items("change"):
+        query["changes"] = parsed.items("change")
+    if parsed.text("platform"):
+        query["platform"] = parsed.text("platform")
+    with contextlib.ExitStack() as stack:
+        body = None if remote else _read_in_chunks(_open_input(stack, cli, source))
+        headers = {"Content-Type": "text/plain"} if body is not None else None
+        response = cli.client.request("POST", "/images/create", query=query, body=body, headers=headers)
+        display_stream(cli, response.chunks())
+    return 0
+
+
+# --- image inspect --------------------------------------------------------------------------
+
+
+def run_image_inspect(cli: Cli, parsed: options.Parsed) -> int:
+    from dockyard.cli.commands.inspection import inspect
+
+    query = {"platform": parsed.text("platform")} if parsed.text("platform") else None
+
+    def fetch(ref: str) -> bytes:
+        response = cli.client.request("GET", f"/images/{ref}/json", query=query)
+        data = response.read()
+        cli.client.release(response)
+        return data
+
+    return inspect(cli, parsed.args, parsed.text("format"), fetch)
+
+
+# --- the specs ------------------------------------------------------------------------------
+
+_VARIANT = 'only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")'
+_PLATFORM = "Set platform if server is multi-platform capable"
+
+SPECS = {
+    "pull": Spec(
+        "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+        [
+            F("all-tags", "bool", "Download all tagged images in the repository", short="a"),
+            F("disable-content-trust", "bool", "Skip image verification", default=True, default_text="true"),
+            F("platform", "string", _PLATFORM, default=os.environ.get("DOCKER_DEFAULT_PLATFORM", "")),
+            F("quiet", "bool", "Suppress verbose output", short="q"),
+        ],
+        run_pull,
+        args=("exact", 1),
+        aliases="image pull,pull",
+    ),
+    "images": Spec(
+        "images [OPTIONS] [REPOSITORY[:TAG]]",
+        [
+            F("all", "bool", "Show all images (default hides intermediate images)", short="a"),
+            F("digests", "bool", "Show digests"),
+            F("filter", "filter", "Filter output based on conditions provided", short="f"),
+            F("format", "string", FORMAT_HELP),
+            F("no-trunc", "bool", "Don't truncate output"),
+            F("quiet", "bool", "Only show image IDs", short="q"),
+        ],
+        run_images,
+        args=("max", 1),
+        aliases="image ls,image list,images",
+    ),
+    "rmi": Spec(
+        "rmi [OPTIONS] IMAGE [IMAGE...]",
+        [
+            F("force", "bool", "Force removal of the image", short="f"),
+            F("no-prune", "bool", "Do not delete untagged parents"),
+        ],
+        run_rmi,
+        args=("min", 1),
+        aliases="image rm,image remove,rmi",
+    ),
+    "tag": Spec(
+        "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", [], run_tag, args=("exact", 2), aliases="image tag,tag"
+    ),
+    "history": Spec(
+        "history [OPTIONS] IMAGE",
+        [
+            F("format", "string", FORMAT_HELP),
+            F(
+                "human",
+                "bool",
+                "Print sizes and dates in human readable format",
+                short="H",
+                default=True,
+                default_text="true",
+            ),
+            F("no-trunc", "bool", "Don't truncate output"),
+            F("quiet", "bool", "Only show image IDs", short="q"),
+        ],
+        run_history,
+        args=("exact", 1),
+        aliases="image history,history",
+    ),
+    "save": Spec(
+        "save [OPTIONS] IMAGE [IMAGE...]",
+        [
+            F("output", "string", "Write to a file, instead of STDOUT", short="o"),
+            F(
+                "platform",
+                "string",
+                f"Save {_VARIANT}",
+            ),
+        ],
+        run_save,
+        args=("min", 1),
+        aliases="image save,save",
+    ),
+    "load": Spec(
+        "load [OPTIONS]",
+        [
+            F("input", "string", "Read from tar archive file, instead of STDIN", short="i"),
+            F(
+                "platform",
+                "string",
+                f"Load {_VARIANT}",
+            ),
+            F("quiet", "bool", "Suppress the load output", short="q"),
+        ],
+        run_load,
+        aliases="image load,load",
+    ),
+    "import": Spec(
+        "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        [
+            F("change", "list", "Apply Dockerfile instruction to the created image", short="c"),
+            F("message", "string", "Set commit message for imported image", short="m"),
+            F("platform", "string", _PLATFORM),
+        ],
+        run_import,
+        args=("range", 1, 2),
+        aliases="image import,import",
+    ),
+    "inspect": Spec(
+        "inspect [OPTIONS] IMAGE [IMAGE...]",
+        [
+            F("format", "string", INSPECT_FORMAT_HELP, short="f"),
+            F(
+                "platform",
+                "string",
+                "Inspect a specific platform of the multi-platform image.\nIf the image or the server is not "
+                "multi-platform capable, the command will error out if the platform does not match.\n"
+                "'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)",
+            ),
+        ],
+        run_image_inspect,
+        args=("min", 1),
+    ),
+}
