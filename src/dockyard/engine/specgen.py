@@ -43,6 +43,7 @@ __all__ = [
     "SpecInputs",
     "build_spec",
     "effective_capabilities",
+    "merge_env",
     "parse_security_opts",
 ]
 
@@ -351,13 +352,13 @@ def _env(container: Container, user: ResolvedUser) -> list[str]:
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={container.config.hostname}"]
     if container.config.tty:
         base.append("TERM=xterm")
-    env = _replace_or_append(base, list(container.config.env))
+    env = merge_env(base, list(container.config.env))
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={user.home}")
     return env
 
 
-def _replace_or_append(defaults: list[str], overrides: list[str]) -> list[str]:
+def merge_env(defaults: list[str], overrides: list[str]) -> list[str]:
     """A later ``KEY=v`` replaces ``KEY`` in place; a bare ``KEY`` removes it (Docker's rule)."""
     out = list(defaults)
     for value in overrides:

@@ -269,6 +269,16 @@ class ContainerStore:
         rows = self._db.query("SELECT record FROM exec_sessions WHERE container_id = ?", (container_id,))
         return [records.decode(ExecSession, jsoncodec.loads(r["record"])) for r in rows]
 
+    def running_execs(self) -> list[ExecSession]:
+        """Every exec session recorded as running (recovery watches them again)."""
+        rows = self._db.query("SELECT record FROM exec_sessions")
+        sessions = [records.decode(ExecSession, jsoncodec.loads(r["record"])) for r in rows]
+        return [s for s in sessions if s.running]
+
+    def running_exec_prefixes(self) -> set[str]:
+        """The monitor-directory names (first 16 hex digits) of running exec sessions."""
+        return {s.id[:16] for s in self.running_execs()}
+
     def drop_execs(self, exec_ids: list[str]) -> None:
         """Forget exec sessions (finished ones, when their container starts again)."""
         with self._db.transaction() as conn:
