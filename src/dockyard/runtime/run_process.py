@@ -74,3 +74,13 @@ def _wait(pid: int) -> int:
             if os.WIFSIGNALED(status):
                 return 128 + os.WTERMSIG(status)
             return os.waitstatus_to_exitcode(status)
+
+
+def wait_forwarding(pid: int) -> int:
+    """Wait for ``pid`` (a child of ours, or reparented to us) forwarding signals to it."""
+    previous = {sig: _signal.signal(sig, lambda s, _f: _forward(pid, s)) for sig in FORWARDED}
+    try:
+        return _wait(pid)
+    finally:
+        for sig, handler in previous.items():
+            _signal.signal(sig, handler)
