@@ -132,11 +132,14 @@ class AttachStream:
         self._writer = writer
 
     async def read(self, size: int = 65536) -> bytes:
-        """The next bytes of output (b"" at the end)."""
+        """The next bytes of output (b"" at the end, and the connection is closed then)."""
         try:
-            return await self._reader.read(size)
+            data = await self._reader.read(size)
         except OSError:
-            return b""
+            data = b""
+        if not data:
+            self._writer.close()
+        return data
 
     async def _send(self, data: bytes) -> None:
         if self._writer.is_closing():
@@ -261,13 +264,14 @@ class MonitorClient:
             transport.close()
 
     @classmethod
-    async def connect(cls, monitor_dir: Path) -> MonitorClient:
+    async def connect(cls, monitor_dir: str | os.PathLike[str]) -> MonitorClient:
         """A handle on an existing monitor (after a daemon restart), or on its exit record.
 
         Raises:
             MonitorLost: no monitor answers and it left no exit record.
             CorruptRecord: the exit record is unreadable.
         """
+        monitor_dir = Path(monitor_dir)
         monitor_pid = cls._monitor_pid(monitor_dir)
         try:
             answer, _, writer = await _exchange(monitor_dir, "state", {})
@@ -290,7 +294,7 @@ class MonitorClient:
             return None
 
     @staticmethod
-    def read_exit_record(monitor_dir: Path) -> ExitRecord | None:
+    def read_exit_record(monitor_dir: str | os.PathLike[str]) -> ExitRecord | None:
         """The exit record in ``monitor_dir`` (None if the process has not ended).
 
         Raises:

@@ -69,30 +69,48 @@ def encode_entry(text: bytes, stream: str, ns: int) -> bytes:
 class LogWriter:
     """Append entries to a json-file log, rotating as dockerd does.
 
-    Raises (from the constructor and ``write``):
-        OSError: the log's directory is missing or not writable.
+    Entries are gathered and written with one ``write(2)`` per ``flush`` (the supervisor
+    flushes after each read of output, so a burst of short lines costs one system call, not
+    one per line); an entry never straddles two writes, and rotation flushes first.
+
+    Raises (from the constructor, ``write`` and ``flush``):
+        OSError: the log's directory is missing or not writable, or the disk is full.
     """
 
-    __slots__ = ("_fd", "_max_file", "_max_size", "_size", "path")
+    __slots__ = ("_buffer", "_fd", "_max_file", "_max_size", "_size", "path")
+
+    FLUSH_AT = 1 << 16
+    """Buffered bytes that trigger a write without waiting for ``flush``."""
 
     def __init__(self, path: str, *, max_size: int = -1, max_file: int = 1) -> None:
         self.path = path
         self._max_size = max_size
         self._max_file = max_file
-        # O_APPEND: one write() per entry lands whole even if a reader copies the file meanwhile;
+        # O_APPEND: each write lands whole at the end even if a reader copies the file meanwhile;
         # a restarted container appends to its old log, as with dockerd. Mode 0640 as moby's.
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
+        self._size = os.fstat(self._fd).st_size  # the file's size once the buffer is written
+        self._buffer: list[bytes] = []
 
     def write(self, text: bytes, stream: str, ns: int) -> None:
-        """Write one entry (see ``encode_entry``), rotating first if the file is full."""
+        """Add one entry (see ``encode_entry``), rotating first if the file is full."""
         if self._max_size > 0 and self._size >= self._max_size:
+            self.flush()
             self._rotate()
         entry = encode_entry(text, stream, ns)
-        view = memoryview(entry)
+        self._buffer.append(entry)
+        self._size += len(entry)
+        if len(self._buffer) > 512 or len(entry) > self.FLUSH_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the gathered entries."""
+        if not self._buffer:
+            return
+        view = memoryview(b"".join(self._buffer))
+        self._buffer.clear()
         while view:
             view = view[os.write(self._fd, view) :]
-        self._size += len(entry)
 
     def _rotate(self) -> None:
         os.close(self._fd)
@@ -112,10 +130,13 @@ class LogWriter:
         self._size = 0
 
     def close(self) -> None:
-        """Close the file; further writes fail."""
+        """Write what is gathered and close the file; further writes fail."""
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                self.flush()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
 
 class LineSplitter:

@@ -201,6 +201,9 @@ def unwrap(message: dict[str, object]) -> dict[str, object]:
 
 
 # --- time ------------------------------------------------------------------------------------
+_last_second: list[object] = [None, ""]
+
+
 def format_time(ns: int) -> str:
     """Nanoseconds since the epoch as Go's RFC3339Nano in UTC (trailing zeros trimmed).
 
@@ -208,7 +211,11 @@ def format_time(ns: int) -> str:
     ``2024-01-02T03:04:05.12345678Z``; a whole second has no fraction.
     """
     seconds, fraction = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if seconds == _last_second[0]:  # a busy log formats the same second thousands of times
+        base = str(_last_second[1])
+    else:
+        base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _last_second[:] = [seconds, base]
     if not fraction:
         return base + "Z"
     return f"{base}.{fraction:09d}".rstrip("0") + "Z"

@@ -114,8 +114,8 @@ class Supervisor:
             try:
                 self._create()
             except errors.DockyardError as exc:
+                self._abandon()  # first, so the spawner finds nothing left once it hears
                 self._report(error=protocol.error_to_data(exc))
-                self._abandon()
                 return 1
             self._report(event="created", pid=self.pid)
         else:
@@ -185,7 +185,10 @@ class Supervisor:
         finally:
             self.stdio.release_child_ends()
             self.stdio.close_console()
-        call.check(status, self.stdio.take_early())
+        # Before create returns nothing in the pipes is the process's (it waits for start): the
+        # runtime's words, kept for an error. An exec'd process runs at once: leave its output.
+        early = self.stdio.take_early() if status != 0 or self.config.mode == "init" else b""
+        call.check(status, early)
         try:
             with open(self.config.path(protocol.CONTAINER_PID)) as file:
                 pid = int(file.read().strip())
@@ -356,12 +359,12 @@ class Supervisor:
     def _advance(self) -> bool:
         """Move through the ending steps as their conditions are met; True when all is done."""
         assert self.server is not None
+        if self.drain_deadline and (not self._outputs_open() or time.monotonic() >= self.drain_deadline):
+            self._finish()
         for conn in [c for c in self.server.connections.values() if c.closing and not c.outbuf]:
             self.server.drop(conn)
         if self.failed is not None or self.status == "exited":
             return not self.server.connections or time.monotonic() >= self.close_deadline
-        if self.drain_deadline and (not self._outputs_open() or time.monotonic() >= self.drain_deadline):
-            self._finish()
         return False
 
     def _outputs_open(self) -> bool:
@@ -394,12 +397,14 @@ class Supervisor:
             splitter = self.splitters.get(stream)
             if splitter is not None and stream not in self.stdio.outputs.values():
                 splitter.finish()
+                self._flush_log()
             return
         if self.log is not None:
             splitter = self.splitters.get(stream)
             if splitter is None:
                 splitter = self.splitters[stream] = logfile.LineSplitter(stream, self._write_log)
             splitter.feed(data)
+            self._flush_log()
         number = protocol.STDOUT if stream == "stdout" else protocol.STDERR
         for conn in self.server.broadcast(number, data, raw=self.stdio.terminal):
             self._drop(conn)
@@ -409,10 +414,26 @@ class Supervisor:
             return
         try:
             self.log.write(text, stream, ns)
-        except OSError as exc:  # disk full: keep supervising, say so once
-            self.note(f"log write failed, logging stopped: {exc}")
+        except OSError as exc:
+            self._log_failed(exc)
+
+    def _flush_log(self) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.flush()
+        except OSError as exc:
+            self._log_failed(exc)
+
+    def _log_failed(self, exc: OSError) -> None:
+        """Disk full or the log removed: keep supervising without a log, and say so once."""
+        assert self.log is not None
+        self.note(f"log write failed, logging stopped: {exc}")
+        try:
             self.log.close()
-            self.log = None
+        except OSError:
+            pass
+        self.log = None
 
     def note(self, message: str) -> None:
         """Append one line to ``monitor.log`` (the monitor's stderr is /dev/null)."""
@@ -521,6 +542,8 @@ class Supervisor:
             self.stdio.close_output(fd)
         for splitter in self.splitters.values():
             splitter.finish()
+        if self.log is not None:
+            self._flush_log()
         oom_now = oom.oom_kill_count(self.memory_cgroup)
         code, sig = protocol.exit_status(self.wait_status)
         self.record = protocol.ExitRecord(
