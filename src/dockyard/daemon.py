@@ -199,6 +199,7 @@ class RootLock:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self._fd = -1
+        self._wrote_pidfile = False
 
     def acquire(self) -> None:
         """Create the roots, take the lock, write the pid file.
@@ -228,10 +229,12 @@ class RootLock:
         if config.pidfile is not None:
             config.pidfile.parent.mkdir(parents=True, exist_ok=True)
             config.pidfile.write_text(f"{os.getpid()}\n")
+            self._wrote_pidfile = True
 
     def release(self) -> None:
-        """Remove the pid file and drop the lock."""
-        if self.config.pidfile is not None:
+        """Remove the pid file (if this daemon wrote it) and drop the lock."""
+        if self._wrote_pidfile and self.config.pidfile is not None:
+            self._wrote_pidfile = False
             try:
                 self.config.pidfile.unlink()
             except FileNotFoundError:
@@ -256,10 +259,48 @@ def _bind_all(config: DaemonConfig) -> list[tuple[socket.socket, ssl.SSLContext 
             else:
                 bound.append((bind_tcp(endpoint, tls=files), context, endpoint))
     except BaseException:
-        for sock, _, _ in bound:
-            sock.close()
+        _discard(bound)
         raise
     return bound
+
+
+def _discard(bound: list[tuple[socket.socket, ssl.SSLContext | None, Endpoint]]) -> None:
+    """Close sockets that never served, removing unix socket files."""
+    for sock, _, endpoint in bound:
+        sock.close()
+        if endpoint.scheme == "unix":
+            try:
+                os.unlink(endpoint.path)
+            except FileNotFoundError:
+                pass
+
+
+async def _serve(
+    config: DaemonConfig,
+    server: ApiServer,
+    bound: list[tuple[socket.socket, ssl.SSLContext | None, Endpoint]],
+    stop: asyncio.Event,
+    force: asyncio.Event,
+) -> None:
+    """Listen on every socket until ``stop``; then close, cutting the grace short on ``force``."""
+    try:
+        for sock, context, _ in bound:
+            await server.serve(sock, ssl_context=context)
+    except BaseException:
+        await server.close(grace=0.0)
+        _discard(bound)
+        raise
+    log.info("daemon ready version=%s hosts=%s", __version__, ",".join(str(e) for _, _, e in bound))
+    await stop.wait()
+    log.info("shutting down grace=%.1fs", config.shutdown_timeout)
+    closing = asyncio.ensure_future(server.close(grace=0.0 if force.is_set() else config.shutdown_timeout))
+    forced = asyncio.ensure_future(force.wait())
+    await asyncio.wait({closing, forced}, return_when=asyncio.FIRST_COMPLETED)
+    forced.cancel()
+    if not closing.done():
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
+        await server.close(grace=0.0)
 
 
 async def run_daemon(config: DaemonConfig, *, stop: asyncio.Event | None = None) -> None:
@@ -272,36 +313,25 @@ async def run_daemon(config: DaemonConfig, *, stop: asyncio.Event | None = None)
 
     stop = stop or asyncio.Event()
     force = asyncio.Event()
-    _install_signals(stop, force)
     lock = RootLock(config)
-    lock.acquire()
+    _install_signals(stop, force)
     try:
+        lock.acquire()
         bound = _bind_all(config)
         try:
             engine = await Engine.open(config)
         except BaseException:
-            for sock, _, _ in bound:
-                sock.close()
+            _discard(bound)
             raise
-        server = ApiServer(engine, build_router(), server_version=__version__)
         try:
-            for sock, context, _ in bound:
-                await server.serve(sock, ssl_context=context)
-            log.info("daemon ready version=%s hosts=%s", __version__, ",".join(str(e) for _, _, e in bound))
-            await stop.wait()
-            log.info("shutting down grace=%.1fs", config.shutdown_timeout)
-            grace = 0.0 if force.is_set() else config.shutdown_timeout
-            closing = asyncio.ensure_future(server.close(grace=grace))
-            await asyncio.wait(
-                {closing, asyncio.ensure_future(force.wait())}, return_when=asyncio.FIRST_COMPLETED
+            await _serve(
+                config, ApiServer(engine, build_router(), server_version=__version__), bound, stop, force
             )
-            if not closing.done():
-                closing.cancel()
-                await server.close(grace=0.0)
         finally:
             await engine.close()
     finally:
         lock.release()
+        _remove_signals()
     log.info("daemon stopped")
 
 
@@ -319,11 +349,13 @@ def _install_signals(stop: asyncio.Event, force: asyncio.Event) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    loop.add_signal_handler(
-        signal.SIGHUP, lambda: log.info("received SIGHUP: configuration reload is not supported")
-    )
-    # A client that disconnects mid-write must not kill the daemon.
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    loop.add_signal_handler(signal.SIGHUP, log.info, "received SIGHUP: configuration reload is not supported")
+
+
+def _remove_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.remove_signal_handler(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

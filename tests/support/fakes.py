@@ -22,14 +22,16 @@ and messages are tested against the same exceptions the real engine raises.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
 import struct
 import tarfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from dockyard.engine import (
     ComponentVersion,
@@ -229,8 +231,8 @@ class FakeContainers:
         self._engine = engine
         self.records: dict[str, Container] = {}
         self.processes: dict[str, FakeProcess] = {}
-        self.logs_by_id: dict[str, list[LogEntry]] = {}
-        self._waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self.logs_by_id: dict[str, builtins.list[LogEntry]] = {}
+        self._waiters: dict[str, builtins.list[asyncio.Future[int]]] = {}
         self._removed: dict[str, asyncio.Event] = {}
         self._attach_before_start: dict[str, set[FakeSession]] = {}
         self._counter = 0
@@ -255,7 +257,7 @@ class FakeContainers:
         self.records[container.id] = container
         return container
 
-    def _set_state(self, container: Container, **changes: object) -> Container:
+    def _set_state(self, container: Container, **changes: Any) -> Container:
         return self._put(replace(container, state=replace(container.state, **changes)))
 
     def _event(self, action: str, container: Container, **extra: str) -> None:
@@ -277,7 +279,7 @@ class FakeContainers:
         host_config: HostConfig,
         networking_config: NetworkingConfig,
         platform: str | None,
-    ) -> tuple[str, list[str]]:
+    ) -> tuple[str, builtins.list[str]]:
         image = self._engine.images.find(config.image)
         if name is not None:
             if not name.lstrip("/").replace("_", "a").replace("-", "a").replace(".", "a").isalnum():
@@ -288,6 +290,8 @@ class FakeContainers:
                 if other.name == name.lstrip("/"):
                     raise NameInUse(name, other.id)
         self._counter += 1
+        if not host_config.cgroupns_mode:  # dockerd fills in its default at create
+            host_config = replace(host_config, cgroupns_mode="private")
         cmd = config.cmd if config.cmd is not None else ("sleep",)
         argv = tuple(config.entrypoint or ()) + tuple(cmd)
         container = Container(
@@ -315,8 +319,8 @@ class FakeContainers:
         all: bool = False,
         limit: int = -1,
         size: bool = False,
-        filters: dict[str, list[str]] | None = None,
-    ) -> list[ContainerListing]:
+        filters: dict[str, builtins.list[str]] | None = None,
+    ) -> builtins.list[ContainerListing]:
         filters = filters or {}
         unknown = set(filters) - {"status", "name", "id", "label", "ancestor", "since", "before", "exited"}
         if unknown:
@@ -496,7 +500,9 @@ class FakeContainers:
                 return
             await process.output_changed.wait()
 
-    async def top(self, ref: str, *, ps_args: str | None = None) -> tuple[list[str], list[list[str]]]:
+    async def top(
+        self, ref: str, *, ps_args: str | None = None
+    ) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
         container = self.get(ref)
         if container.state.status is not ContainerStatus.RUNNING:
             raise ContainerNotRunning(f"Container {container.id} is not running")
@@ -553,7 +559,9 @@ class FakeContainers:
                 raise NameInUse(new_name, other.id)
         self._put(replace(container, name=new_name.lstrip("/")))
 
-    async def prune(self, *, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
+    async def prune(
+        self, *, filters: dict[str, builtins.list[str]] | None = None
+    ) -> tuple[builtins.list[str], int]:
         gone = [c for c in self.records.values() if c.state.status is ContainerStatus.EXITED]
         for container in gone:
             self._delete(container)
@@ -574,7 +582,7 @@ def _detach_bytes(keys: str) -> bytes:
 
 
 def _passes(container: Container, filters: dict[str, list[str]]) -> bool:
-    checks = {
+    checks: dict[str, Callable[[str], bool]] = {
         "status": lambda v: container.state.status.value == v,
         "name": lambda v: v.lstrip("/") in container.name,
         "id": lambda v: container.id.startswith(v),
@@ -734,7 +742,7 @@ class FakeImages:
         repo: str,
         tag: str,
         message: str,
-        changes: list[str],
+        changes: builtins.list[str],
         platform: str | None,
     ) -> AsyncIterator[Progress]:
         total = 0
@@ -749,10 +757,10 @@ class FakeImages:
         self,
         *,
         all: bool = False,
-        filters: dict[str, list[str]] | None = None,
+        filters: dict[str, builtins.list[str]] | None = None,
         digests: bool = False,
         shared_size: bool = False,
-    ) -> list[ImageSummary]:
+    ) -> builtins.list[ImageSummary]:
         for key in filters or {}:
             if key not in ("dangling", "label", "before", "since", "reference"):
                 raise InvalidArgument(f"invalid filter '{key}'")
@@ -771,7 +779,7 @@ class FakeImages:
     def inspect(self, name: str) -> ImageDetails:
         return self.find(name)
 
-    def history(self, name: str) -> list[HistoryEntry]:
+    def history(self, name: str) -> builtins.list[HistoryEntry]:
         image = self.find(name)
         return [
             HistoryEntry(
@@ -796,7 +804,9 @@ class FakeImages:
             image, repo_tags=tuple(sorted({*image.repo_tags, f"{repo}:{tag or 'latest'}"}))
         )
 
-    def remove(self, name: str, *, force: bool = False, noprune: bool = False) -> list[tuple[str, str]]:
+    def remove(
+        self, name: str, *, force: bool = False, noprune: bool = False
+    ) -> builtins.list[tuple[str, str]]:
         image = self.find(name)
         users = [c for c in self._engine.containers.records.values() if c.image_id == image.id]
         if users and not force:
@@ -807,7 +817,7 @@ class FakeImages:
         del self.images[image.id]
         return [*(("Untagged", t) for t in image.repo_tags), ("Deleted", image.id)]
 
-    async def save(self, names: list[str]) -> AsyncIterator[bytes]:
+    async def save(self, names: builtins.list[str]) -> AsyncIterator[bytes]:
         found = [self.find(n) for n in names]
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -833,7 +843,9 @@ class FakeImages:
             self.add(name)
             yield Progress(status=f"Loaded image: {name}")
 
-    def prune(self, *, filters: dict[str, list[str]] | None = None) -> tuple[list[tuple[str, str]], int]:
+    def prune(
+        self, *, filters: dict[str, builtins.list[str]] | None = None
+    ) -> tuple[builtins.list[tuple[str, str]], int]:
         return [], 0
 
 

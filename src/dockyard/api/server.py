@@ -294,9 +294,9 @@ class _Connection:
         if event is None:
             return False
         self.idle = False
-        problem = _framing_problem(self.head)
+        status, problem = _framing_problem(self.head, self.server.limits.max_header_bytes)
         if problem is not None:
-            await self._refuse(400, problem)
+            await self._refuse(status, problem)
             return False
         try:
             keep = await self._dispatch(event)
@@ -665,10 +665,14 @@ def _parse_query(text: str) -> Query:
     return Query(parse_qsl(text, keep_blank_values=True))
 
 
-def _framing_problem(head: bytes | bytearray) -> str | None:
-    """Refuse ambiguous framing h11 would let through (see the module docstring)."""
+def _framing_problem(head: bytes | bytearray, max_header_bytes: int) -> tuple[int, str | None]:
+    """Refuse what h11 would let through: see the module docstring. Returns (status, problem)."""
     end = _BLANK_LINE.search(head)
-    block = bytes(head[: end.start()]) if end else bytes(head)
+    if end is None or end.start() > max_header_bytes:
+        # h11 enforces its limit only while a head is incomplete; one that arrived whole in a
+        # single read is measured here.
+        return 431, "request header fields too large"
+    block = bytes(head[: end.start()])
     lengths = 0
     chunked = False
     for line in block.split(b"\n")[1:]:
@@ -681,7 +685,7 @@ def _framing_problem(head: bytes | bytearray) -> str | None:
         elif name == b"transfer-encoding":
             chunked = True
     if lengths > 1:
-        return "duplicate Content-Length header"
+        return 400, "duplicate Content-Length header"
     if lengths and chunked:
-        return "both Content-Length and Transfer-Encoding given"
-    return None
+        return 400, "both Content-Length and Transfer-Encoding given"
+    return 200, None
