@@ -361,10 +361,12 @@ def _whiteouts() -> ImageFixture:
             Entry("data/.wh.dir"),
             Entry("data/dir.txt", data=b"a file where a directory was\n"),
             Entry("data/link", "symlink", mode=0o777, target="keep.txt"),
-            Entry("data/hard", "hardlink", target="data/keep.txt"),
+            # A hard link may only name a file of its own layer: each layer unpacks on its own.
+            Entry("data/base.txt", data=b"two names\n"),
+            Entry("data/hard", "hardlink", target="data/base.txt"),
         ],
         "RUN rm -rf data/dir && echo > data/dir.txt"
-        " && ln -s keep.txt data/link && ln data/keep.txt data/hard",
+        " && ln -s keep.txt data/link && echo > data/base.txt && ln data/base.txt data/hard",
     )
     return build_image(
         "whiteouts",
@@ -373,7 +375,8 @@ def _whiteouts() -> ImageFixture:
         cmd=["/bin/sh"],
         expected={
             "data/keep.txt": b"keep\n",
-            "data/hard": b"keep\n",
+            "data/hard": b"two names\n",
+            "data/base.txt": b"two names\n",
             "data/dir.txt": b"a file where a directory was\n",
             "opaque/new": b"after the opaque marker\n",
             "etc/passwd": PASSWD.encode(),

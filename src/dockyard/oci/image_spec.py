@@ -498,8 +498,6 @@ def parse_manifest_or_index(data: bytes, media_type: str | None) -> Manifest | I
         or doc.integer("schemaVersion") == 1
     ):
         raise InvalidArgument(SCHEMA1_REMOVED)
-    if doc.has("manifests") and (doc.has("config") or doc.has("layers")):
-        raise InvalidArgument("invalid manifest: a document cannot have both manifests and config or layers")
     known = MANIFEST_TYPES | INDEX_TYPES
     if body is not None and body not in known:
         raise InvalidArgument(f"unsupported manifest media type {body}")
@@ -507,10 +505,12 @@ def parse_manifest_or_index(data: bytes, media_type: str | None) -> Manifest | I
         raise InvalidArgument(f"media-type: the document says {body} but was served as {header}")
     declared = body or (header if header in known else None)
     is_index = doc.has("manifests") if declared is None else declared in INDEX_TYPES
+    if declared in MANIFEST_TYPES and doc.has("manifests"):
+        raise InvalidArgument("ocimanifest: expected manifest but found index")  # dockerd's words
     if declared in INDEX_TYPES and (doc.has("config") or doc.has("layers")):
         raise InvalidArgument(f"media-type: expected index but found manifest ({declared})")
-    if declared in MANIFEST_TYPES and doc.has("manifests"):
-        raise InvalidArgument(f"media-type: expected manifest but found index ({declared})")
+    if doc.has("manifests") and (doc.has("config") or doc.has("layers")):
+        raise InvalidArgument("invalid manifest: a document cannot have both manifests and config or layers")
     if doc.integer("schemaVersion") != 2:
         raise doc.fail("schemaVersion", "2")
     if is_index:

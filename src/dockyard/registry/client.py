@@ -96,6 +96,22 @@ class RegistryClient:
         """
         ref = ref.with_default_tag()
         target = str(ref.digest) if ref.digest else str(ref.tag)
+        # As distribution's client: HEAD first, and GET when the HEAD answer is an error (a HEAD
+        # has no body to explain it) or lacks the digest, type or length.
+        path = f"/v2/{ref.path}/manifests/{target}"
+        head = await self._session.call(
+            ref,
+            "HEAD",
+            path,
+            auth=auth,
+            ok=range(100, 600),
+            headers={"Accept": ACCEPT_MANIFESTS},
+            retry_statuses=frozenset(),  # the GET retries, and can say what went wrong
+        )
+        await head.aclose()
+        described = _described(head, ref) if 200 <= head.status < 300 else None
+        if described is not None:
+            return described
         reply = await self._get_manifest(ref, target, auth=auth, error_ref=ref)
         try:
             body = await reply.read(image_spec.MAX_MANIFEST_SIZE)
@@ -322,7 +338,8 @@ class RegistryClient:
         self, ref: Reference, desc: Descriptor, auth: AuthConfig | None, mount_from: Reference | None
     ) -> str | None:
         """POST an upload session; None if a cross-repository mount already made the blob."""
-        path, extra = f"/v2/{ref.path}/blobs/uploads/", tuple[str, ...]()
+        path = f"/v2/{ref.path}/blobs/uploads/"
+        extra: tuple[str, ...] = ()
         if mount_from is not None and mount_from.domain == ref.domain and mount_from.path != ref.path:
             query = urllib.parse.urlencode({"mount": str(desc.digest), "from": mount_from.path})
             path, extra = f"{path}?{query}", (f"repository:{mount_from.path}:pull",)
@@ -393,6 +410,30 @@ def _manifest_media_type(content_type: str | None, body: bytes) -> str:
         return header
     parsed = image_spec.parse_manifest_or_index(body, None)
     return parsed.media_type
+
+
+def _described(head: Reply, ref: Reference) -> Descriptor | None:
+    """The descriptor a HEAD answer gives, if it gives all of it (else None: GET instead).
+
+    The digest is the registry's claim; ``fetch_manifest`` checks the bytes against it.
+
+    Raises:
+        InvalidArgument: a schema 1 manifest, an oversized one, or a malformed digest header.
+        DigestMismatch: pinned by digest, and the registry names another.
+    """
+    announced, length = head.header("docker-content-digest"), head.content_length()
+    media_type = (head.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type in (image_spec.DOCKER_SCHEMA1, image_spec.DOCKER_SCHEMA1_SIGNED):
+        raise InvalidArgument(image_spec.SCHEMA1_REMOVED)
+    known = image_spec.MANIFEST_TYPES | image_spec.INDEX_TYPES
+    if not announced or length is None or media_type not in known:
+        return None
+    if length > image_spec.MAX_MANIFEST_SIZE:
+        raise InvalidArgument(f"manifest of {length} bytes is over the 4 MiB limit")
+    digest = Digest.parse(announced.strip())
+    if ref.digest is not None and digest != ref.digest:
+        raise DigestMismatch(ref.digest, digest, detail="the registry names another manifest")
+    return Descriptor(media_type=media_type, digest=digest, size=length)
 
 
 def _check_length(reply: Reply, desc: Descriptor, position: int) -> int:

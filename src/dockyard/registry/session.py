@@ -41,7 +41,14 @@ from dockyard.registry.auth import (
 from dockyard.registry.endpoints import Endpoint, RegistryConfig, Site, sites_for
 from dockyard.registry.errors import RegistryAuthError, error_from_response
 from dockyard.registry.reference import Reference
-from dockyard.registry.transport import HttpSession, Reply, TransportError, origin_of, with_retries
+from dockyard.registry.transport import (
+    RETRY_STATUSES,
+    HttpSession,
+    Reply,
+    TransportError,
+    origin_of,
+    with_retries,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -181,6 +188,7 @@ class RegistrySession:
         headers: dict[str, str] | None = None,
         content: bytes | AsyncIterator[bytes] | None = None,
         attempts: int | None = None,
+        statuses: frozenset[int] = RETRY_STATUSES,
     ) -> Reply:
         async def attempt() -> Reply:
             return await self._session.send(
@@ -196,7 +204,9 @@ class RegistrySession:
         if isinstance(content, AsyncIterator):
             attempts = 1  # a streamed body cannot be sent twice
         count = attempts or self._config.max_attempts
-        return await with_retries(attempt, attempts=count, backoff=self._config.retry_backoff, what=method)
+        return await with_retries(
+            attempt, attempts=count, backoff=self._config.retry_backoff, what=method, statuses=statuses
+        )
 
     async def call(
         self,
@@ -211,10 +221,12 @@ class RegistrySession:
         content: bytes | AsyncIterator[bytes] | None = None,
         error_ref: Reference | None = None,
         extra_scopes: tuple[str, ...] = (),
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
     ) -> Reply:
         """Send one registry request for ``ref``'s repository; a reply whose status is in ``ok``.
 
         Mirrors are tried first for pulls; their failures fall through to the registry itself.
+        Answers in ``retry_statuses`` are tried again (connection failures always are).
 
         Raises:
             DockyardError: the registry's answer, translated (``registry.errors``).
@@ -224,7 +236,18 @@ class RegistrySession:
         for site in sites:
             try:
                 return await self._call_site(
-                    site, ref, method, path, scopes, auth, ok, headers, content, error_ref, push
+                    site,
+                    ref,
+                    method,
+                    path,
+                    scopes,
+                    auth,
+                    ok,
+                    headers,
+                    content,
+                    error_ref,
+                    push,
+                    retry_statuses,
                 )
             except DockyardError as exc:
                 if not site.mirror:
@@ -245,6 +268,7 @@ class RegistrySession:
         content: bytes | AsyncIterator[bytes] | None,
         error_ref: Reference | None,
         push: bool,
+        retry_statuses: frozenset[int],
     ) -> Reply:
         endpoint = await self._endpoint(site)
         url = endpoint.url(path)
@@ -254,14 +278,14 @@ class RegistrySession:
             await self._authorization(endpoint, scopes, creds, method, url) if same_origin else None
         )
         reply = await self._send_retrying(
-            method, url, endpoint, authorization, headers=headers, content=content
+            method, url, endpoint, authorization, headers=headers, content=content, statuses=retry_statuses
         )
         if reply.status == 401 and same_origin and origin_of(reply.url) == origin_of(url):
             fresh = await self._reauthorize(reply, endpoint, scopes, creds)
             if fresh is not None and fresh != authorization and not isinstance(content, AsyncIterator):
                 await reply.aclose()
                 reply = await self._send_retrying(
-                    method, url, endpoint, fresh, headers=headers, content=content
+                    method, url, endpoint, fresh, headers=headers, content=content, statuses=retry_statuses
                 )
         if reply.status in ok:
             return reply

@@ -386,9 +386,14 @@ def _retry_after(reply: Reply) -> float | None:
 
 
 async def with_retries(
-    attempt: Callable[[], Awaitable[Reply]], *, attempts: int, backoff: float, what: str = "request"
+    attempt: Callable[[], Awaitable[Reply]],
+    *,
+    attempts: int,
+    backoff: float,
+    what: str = "request",
+    statuses: frozenset[int] = RETRY_STATUSES,
 ) -> Reply:
-    """Run ``attempt`` until it answers with something other than 429/5xx, at most ``attempts`` times.
+    """Run ``attempt`` until it answers outside ``statuses`` (429, 5xx), at most ``attempts`` times.
 
     The last answer is returned even if it is a 429 or 5xx, so the caller can turn its body into
     the registry's own error message.
@@ -406,7 +411,7 @@ async def with_retries(
             log.debug("registry %s failed, retrying attempt=%d error=%s", what, number, exc)
             await asyncio.sleep(_delay(backoff, number, None))
             continue
-        if reply.status not in RETRY_STATUSES or last:
+        if reply.status not in statuses or last:
             return reply
         delay = _delay(backoff, number, _retry_after(reply))
         await reply.aclose()

@@ -42,14 +42,18 @@ def test_the_honest_repository_pulls(evil: EvilRegistry) -> None:
 
 def test_altered_manifest_by_tag_is_refused(evil: EvilRegistry) -> None:
     with pytest.raises(DigestMismatch) as info:
-        with_client(lambda client: client.resolve(evil.ref("tamper/manifest")))
+        with_client(lambda client: _manifest(client, evil, "tamper/manifest"))
     assert evil.image.manifest_digest in str(info.value)
 
 
 def test_altered_manifest_by_digest_is_refused(evil: EvilRegistry) -> None:
     pinned = evil.ref("tamper/manifest").with_digest(Digest.parse(evil.image.manifest_digest))
+
+    async def pull(client: RegistryClient) -> bytes:
+        return await client.fetch_manifest(pinned, await client.resolve(pinned))
+
     with pytest.raises(DigestMismatch) as info:
-        with_client(lambda client: client.resolve(pinned))
+        with_client(pull)
     assert evil.image.manifest_digest in str(info.value)
     desc = Descriptor(
         media_type=image_spec.DOCKER_MANIFEST,
@@ -94,13 +98,13 @@ def test_wrong_diff_ids_pass_the_client_and_are_visible_to_the_image_room(evil: 
 
 
 def test_ambiguous_document_is_refused_whatever_its_content_type(evil: EvilRegistry) -> None:
-    seen_types = set()
-    for _ in range(4):
+    # CVE-2021-41190: the registry alternates Content-Type; the body is refused under either.
+    for _ in range(2):
         desc, body = with_client(lambda client: _manifest(client, evil, "tamper/ambiguous"))
-        seen_types.add(desc.media_type)
-        with pytest.raises(InvalidArgument):
-            image_spec.parse_manifest_or_index(body, desc.media_type)
-    assert seen_types == {image_spec.OCI_INDEX, image_spec.OCI_MANIFEST}
+        for media_type in (desc.media_type, image_spec.OCI_INDEX, image_spec.OCI_MANIFEST, None):
+            with pytest.raises(InvalidArgument):
+                image_spec.parse_manifest_or_index(body, media_type)
+    assert evil.counters["ambiguous"] >= 4, "both Content-Types were served"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_DIGESTS))
@@ -154,7 +158,7 @@ def test_429_is_retried_then_reported_in_dockers_words(evil: EvilRegistry) -> No
     with pytest.raises(Unavailable) as info:
         with_client(lambda client: client.resolve(evil.ref("status/429")))
     assert str(info.value) == "toomanyrequests: You have reached your pull rate limit."
-    attempts = [r for r in evil.requests[before:] if "/manifests/" in r.path]
+    attempts = [r for r in evil.requests[before:] if "/manifests/" in r.path and r.method == "GET"]
     assert len(attempts) == 5
 
 
@@ -185,7 +189,7 @@ def test_a_slow_registry_times_out_in_gos_words(evil: EvilRegistry) -> None:
     with pytest.raises(TransportError) as info:
         with_client(lambda client: client.resolve(evil.ref("slow/alpine")), config=config)
     url = f"http://{evil.host}/v2/slow/alpine/manifests/latest"
-    assert str(info.value) == f'Get "{url}": net/http: timeout awaiting response headers'
+    assert str(info.value) == f'Head "{url}": net/http: timeout awaiting response headers'
 
 
 def test_refused_connection(evil: EvilRegistry) -> None:

@@ -50,9 +50,33 @@ def test_resolve_by_tag_gives_the_manifest_descriptor(registry: FakeRegistry, co
     assert str(desc.digest) == image.manifest_digest
     assert desc.size == len(image.manifest)
     assert body == image.manifest
-    manifest_gets = [r for r in registry.seen() if "/manifests/" in r.url]
-    assert len(manifest_gets) == 1, "fetch_manifest after resolve reuses the bytes"
-    assert image_spec.OCI_INDEX in manifest_gets[0].headers["accept"]
+    requests = [(r.method, httpx.URL(r.url).path) for r in registry.seen() if "/manifests/" in r.url]
+    # distribution's client does the same: HEAD the tag, then GET the digest it names.
+    assert requests == [
+        ("HEAD", "/v2/library/app/manifests/latest"),
+        ("GET", f"/v2/library/app/manifests/{image.manifest_digest}"),
+    ]
+    assert all(image_spec.OCI_INDEX in r.headers["accept"] for r in registry.seen() if "/manifests/" in r.url)
+
+
+def test_resolve_reads_the_body_when_head_says_too_little(
+    registry: FakeRegistry, config: RegistryConfig
+) -> None:
+    image = Image(registry)
+    registry.faults.append(
+        lambda request: httpx.Response(200, content=b"") if request.method == "HEAD" else None
+    )
+
+    async def go() -> bytes:
+        client = client_for(registry, config)
+        desc = await client.resolve(image.ref)
+        body = await client.fetch_manifest(image.ref, desc)
+        await client.aclose()
+        return body
+
+    assert run(go()) == image.manifest
+    gets = [r for r in registry.seen() if r.method == "GET" and "/manifests/" in r.url]
+    assert len(gets) == 1, "the GET that resolved the tag also served fetch_manifest"
 
 
 def test_resolve_defaults_to_latest_and_accepts_digests(
@@ -99,9 +123,35 @@ def test_resolve_refuses_bytes_that_differ_from_the_announced_digest(
         return None
 
     registry.faults.append(serve_altered)
+
+    async def go() -> bytes:
+        client = client_for(registry, config)
+        try:
+            return await client.fetch_manifest(image.ref, await client.resolve(image.ref))
+        finally:
+            await client.aclose()
+
     with pytest.raises(DigestMismatch) as info:
-        run(client_for(registry, config).resolve(image.ref))
+        run(go())
     assert image.manifest_digest in str(info.value)
+
+
+def test_resolve_by_get_refuses_bytes_that_differ_from_the_announced_digest(
+    registry: FakeRegistry, config: RegistryConfig
+) -> None:
+    image = Image(registry)
+    headers = {"Content-Type": image_spec.DOCKER_MANIFEST, "Docker-Content-Digest": image.manifest_digest}
+
+    def serve(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "HEAD":
+            return httpx.Response(405)
+        if "/manifests/" in request.url.path:
+            return httpx.Response(200, headers=headers, content=image.manifest + b" ")
+        return None
+
+    registry.faults.append(serve)
+    with pytest.raises(DigestMismatch, match=image.manifest_digest):
+        run(client_for(registry, config).resolve(image.ref))
 
 
 def test_resolve_by_digest_refuses_other_bytes(registry: FakeRegistry, config: RegistryConfig) -> None:
