@@ -48,10 +48,10 @@ longer jump into a short jump to an inserted ``ja`` (32-bit offset) trampoline.
 from __future__ import annotations
 
 import os
-import struct
 
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.runtime import seccomp_syscalls
+from dockyard.runtime.seccomp_asm import JEQ, JGE, OFF_ARCH, OFF_NR, Assembler, emit_condition
 from dockyard.util import libc
 
 TYPE_CHECKING = False  # mypy treats this name as true; importing typing would cost the runtime
@@ -124,119 +124,6 @@ _NATIVE = {
 _X32_BIT = seccomp_syscalls.X32_SYSCALL_BIT
 _U32 = 0xFFFFFFFF
 
-# Classic BPF opcodes (include/uapi/linux/filter.h, bpf_common.h).
-_LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
-_AND_K = 0x54  # BPF_ALU | BPF_AND | BPF_K
-_JA = 0x05  # BPF_JMP | BPF_JA
-_JEQ = 0x15
-_JGT = 0x25
-_JGE = 0x35
-_JSET = 0x45
-_RET = 0x06  # BPF_RET | BPF_K
-_OFF_NR, _OFF_ARCH, _OFF_ARGS = 0, 4, 16
-
-
-# --- the assembler ------------------------------------------------------------------------------
-
-
-class _Asm:
-    """Instructions with symbolic jump targets; ``assemble`` resolves them, adding trampolines.
-
-    An item is ``("label", name)`` or ``(code, jt, jf, k)``: for conditional jumps ``jt`` and
-    ``jf`` are label names, for ``ja`` ``k`` is; everything else uses numbers.
-    """
-
-    def __init__(self) -> None:
-        self.items: list[tuple[object, ...]] = []
-        self._count = 0
-
-    def label(self, name: str | None = None) -> str:
-        """A new unique label name (not yet placed); with ``name``, place that label here."""
-        if name is not None:
-            self.items.append(("label", name))
-            return name
-        self._count += 1
-        return f"L{self._count}"
-
-    def place(self) -> str:
-        """A new label placed at the current position."""
-        return self.label(self.label())
-
-    def load(self, offset: int) -> None:
-        self.items.append((_LD_ABS, 0, 0, offset))
-
-    def alu_and(self, k: int) -> None:
-        self.items.append((_AND_K, 0, 0, k & _U32))
-
-    def jump(self, code: int, k: int, jt: str, jf: str) -> None:
-        self.items.append((code, jt, jf, k & _U32))
-
-    def goto(self, target: str) -> None:
-        self.items.append((_JA, 0, 0, target))
-
-    def ret(self, value: int) -> None:
-        self.items.append((_RET, 0, 0, value & _U32))
-
-    def assemble(self) -> bytes:
-        items = list(self.items)
-        while True:
-            positions, far = _layout(items)
-            if far is None:
-                return _encode(items, positions)
-            items = _add_trampolines(items, far)
-
-
-def _layout(items: list[tuple[object, ...]]) -> tuple[dict[str, int], int | None]:
-    positions: dict[str, int] = {}
-    pc = 0
-    for item in items:
-        if item[0] == "label":
-            positions[str(item[1])] = pc
-        else:
-            pc += 1
-    pc = 0
-    for index, item in enumerate(items):
-        if item[0] == "label":
-            continue
-        if item[0] not in (_JA, _LD_ABS, _AND_K, _RET):
-            for target in (item[1], item[2]):
-                if positions[str(target)] - pc - 1 > 255:
-                    return positions, index
-        pc += 1
-    return positions, None
-
-
-def _add_trampolines(items: list[tuple[object, ...]], index: int) -> list[tuple[object, ...]]:
-    # Replace far targets of the jump at ``index`` by adjacent "ja target" trampolines.
-    code, jt, jf, k = items[index]
-    inserted: list[tuple[object, ...]] = []
-    new_targets = []
-    for target in (jt, jf):
-        near = f"T{len(items)}_{len(inserted)}"
-        new_targets.append(near)
-        inserted += [("label", near), (_JA, 0, 0, target)]
-    return [*items[:index], (code, new_targets[0], new_targets[1], k), *inserted, *items[index + 1 :]]
-
-
-def _encode(items: list[tuple[object, ...]], positions: dict[str, int]) -> bytes:
-    out = []
-    pc = 0
-    for item in items:
-        if item[0] == "label":
-            continue
-        code, jt, jf, k = item
-        if code == _JA:
-            k = positions[str(k)] - pc - 1
-        elif code not in (_LD_ABS, _AND_K, _RET):
-            jt = positions[str(jt)] - pc - 1
-            jf = positions[str(jf)] - pc - 1
-        # struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; } in the host's byte order.
-        out.append(struct.pack("=HBBI", code, jt, jf, k))
-        pc += 1
-    if len(out) > 4096:
-        raise InvalidArgument(f"seccomp profile needs {len(out)} BPF instructions; the kernel takes 4096")
-    return b"".join(out)
-
 
 # --- actions, rules and conditions --------------------------------------------------------------
 
@@ -305,58 +192,6 @@ def _check_notify(profile: LinuxSeccomp, call: LinuxSyscall, where: str) -> None
         raise InvalidArgument(f"{where}: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
     if "write" in call.names:
         raise InvalidArgument(f"{where}: SCMP_ACT_NOTIFY cannot be used for the write syscall")
-
-
-def _emit_cond(asm: _Asm, cond: _Cond, args64: bool, fail: str) -> None:
-    """Compare one argument; fall through when the condition holds, jump to ``fail`` if not."""
-    index, op, value, two = cond
-    low, high = _OFF_ARGS + 8 * index, _OFF_ARGS + 8 * index + 4  # little-endian u64 halves
-    passed = asm.label()
-    if op == "SCMP_CMP_MASKED_EQ":
-        if args64:
-            low_half = asm.label()
-            asm.load(high)
-            asm.alu_and(value >> 32)
-            asm.jump(_JEQ, two >> 32, low_half, fail)
-            asm.label(low_half)
-        asm.load(low)
-        asm.alu_and(value)
-        asm.jump(_JEQ, two & _U32, passed, fail)
-    else:
-        # Per op: (pass/fail when high > v, when high == v check low, when high < v) and the
-        # low-word test as (code, target if true, target if false).
-        hi, lo = value >> 32, value & _U32
-        low_test = {
-            "SCMP_CMP_EQ": (_JEQ, passed, fail),
-            "SCMP_CMP_NE": (_JEQ, fail, passed),
-            "SCMP_CMP_GT": (_JGT, passed, fail),
-            "SCMP_CMP_GE": (_JGE, passed, fail),
-            "SCMP_CMP_LT": (_JGE, fail, passed),
-            "SCMP_CMP_LE": (_JGT, fail, passed),
-        }[op]
-        if args64:
-            above, below = {
-                "SCMP_CMP_EQ": (fail, fail),
-                "SCMP_CMP_NE": (passed, passed),
-                "SCMP_CMP_GT": (passed, fail),
-                "SCMP_CMP_GE": (passed, fail),
-                "SCMP_CMP_LT": (fail, passed),
-                "SCMP_CMP_LE": (fail, passed),
-            }[op]
-            asm.load(high)
-            equal = asm.label()
-            if above == below:
-                asm.jump(_JEQ, hi, equal, above)
-            else:
-                not_above = asm.label()
-                asm.jump(_JGT, hi, above, not_above)
-                asm.label(not_above)
-                asm.jump(_JEQ, hi, equal, below)
-            asm.label(equal)
-        asm.load(low)
-        code, on_true, on_false = low_test
-        asm.jump(code, lo, on_true, on_false)
-    asm.label(passed)
 
 
 # --- one architecture's section -----------------------------------------------------------------
@@ -433,9 +268,9 @@ def _fill(section: _Section, arch: str, rules: list[_Rule], enosys: bool, low: i
             section.points[number] = ("rules", number)
 
 
-def _emit_section(asm: _Asm, section: _Section) -> None:
+def _emit_section(asm: Assembler, section: _Section) -> None:
     """The binary search over the section's intervals, then the decision blocks it jumps to."""
-    asm.load(_OFF_NR)
+    asm.load(OFF_NR)
     rets: dict[int, str] = {}
     blocks: dict[int, str] = {}
 
@@ -456,7 +291,7 @@ def _emit_section(asm: _Asm, section: _Section) -> None:
         left, right = intervals[:mid], intervals[mid:]
         left_label = target(left[0][1]) if len(left) == 1 else asm.label()
         right_label = target(right[0][1]) if len(right) == 1 else asm.label()
-        asm.jump(_JGE, right[0][0], right_label, left_label)
+        asm.jump(JGE, right[0][0], right_label, left_label)
         if len(left) > 1:
             tree(left, left_label)
         if len(right) > 1:
@@ -468,7 +303,7 @@ def _emit_section(asm: _Asm, section: _Section) -> None:
         for action, conds in section.calls[number]:
             next_rule = asm.label()
             for cond in conds:
-                _emit_cond(asm, cond, section.args64[number], next_rule)
+                emit_condition(asm, cond, section.args64[number], next_rule)
             asm.ret(action)
             asm.label(next_rule)
         asm.goto(target(("ret", section.default)))
@@ -526,12 +361,12 @@ def compile(profile: LinuxSeccomp, machine: str | None = None) -> bytes:
             _fill(section, arch, rules, arch in enosys, 0, _X32_BIT - 1)
         else:
             _fill(section, arch, rules, arch in enosys, 0, _U32)
-    asm = _Asm()
-    asm.load(_OFF_ARCH)
+    asm = Assembler()
+    asm.load(OFF_ARCH)
     labels = {audit: asm.label() for audit in sections}
     for audit, label in labels.items():
         after = asm.label()
-        asm.jump(_JEQ, audit, label, after)
+        asm.jump(JEQ, audit, label, after)
         asm.label(after)
     asm.ret(RET_KILL_PROCESS)
     for audit, section in sections.items():
@@ -550,10 +385,6 @@ def filter_flags(profile: LinuxSeccomp) -> list[str]:
     if any(call.action == "SCMP_ACT_NOTIFY" for call in profile.syscalls):
         flags.append("SECCOMP_FILTER_FLAG_NEW_LISTENER")
     return list(dict.fromkeys(flags))
-
-
-_PR_SET_SECCOMP = 22
-_SECCOMP_MODE_FILTER = 2
 
 
 def install(program: bytes, flags: list[str]) -> int | None:

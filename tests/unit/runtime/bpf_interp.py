@@ -26,7 +26,16 @@ def seccomp_data(nr: int, arch: int, args: tuple[int, ...] = (), ip: int = 0) ->
     return struct.pack("<iIQ6Q", nr, arch, ip, *[a & 0xFFFFFFFFFFFFFFFF for a in full])
 
 
+_decoded: dict[bytes, list[tuple[int, int, int, int]]] = {}
+
+
 def _decode(program: bytes) -> list[tuple[int, int, int, int]]:
+    if program not in _decoded:
+        _decoded[program] = _check(program)
+    return _decoded[program]
+
+
+def _check(program: bytes) -> list[tuple[int, int, int, int]]:
     if len(program) % 8 or not program:
         raise ValueError("a classic BPF program is a non-empty sequence of 8-byte instructions")
     insns = [struct.unpack_from("<HBBI", program, i) for i in range(0, len(program), 8)]
