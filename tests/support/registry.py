@@ -54,8 +54,10 @@ __all__ = [
     "DOCKER_REGISTRY",
     "FixtureRegistry",
     "RunningRegistry",
+    "TlsFiles",
     "TokenServer",
     "free_port",
+    "make_tls",
     "open_registry",
     "push_image",
     "push_index",
@@ -213,6 +215,58 @@ class TokenServer:
         return Handler
 
 
+# --- TLS material ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA, a server certificate for 127.0.0.1 and localhost, and a client certificate."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+    def certs_dir(self, root: Path, host: str) -> Path:
+        """Lay out ``root/<host>/`` as dockerd's certs.d wants it; returns ``root``."""
+        directory = root / host
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.ca, directory / "ca.crt")
+        shutil.copy(self.client_cert, directory / "client.cert")
+        shutil.copy(self.client_key, directory / "client.key")
+        return root
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_tls(directory: Path) -> TlsFiles:
+    """Create the TLS material in ``directory`` with openssl (P-256 keys: fast to make)."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _openssl("req", "-x509", *ec, "-days", "1", "-subj", "/CN=dyt-ca", "-keyout", "ca.key", "-out", "ca.crt",
+             cwd=directory)  # fmt: skip
+    for name, usage, san in (
+        ("server", "serverAuth", "IP:127.0.0.1,DNS:localhost"),
+        ("client", "clientAuth", ""),
+    ):
+        _openssl("req", *ec, "-subj", f"/CN=dyt-{name}", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 cwd=directory)  # fmt: skip
+        extensions = f"extendedKeyUsage={usage}\n" + (f"subjectAltName={san}\n" if san else "")
+        (directory / f"{name}.ext").write_text(extensions)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial",
+                 str(secrets.randbits(32)), "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.crt",
+                 cwd=directory)  # fmt: skip
+    return TlsFiles(
+        ca=directory / "ca.crt",
+        server_cert=directory / "server.crt",
+        server_key=directory / "server.key",
+        client_cert=directory / "client.crt",
+        client_key=directory / "client.key",
+    )
+
+
 # --- the registry process ----------------------------------------------------------------------
 
 
@@ -244,7 +298,9 @@ class RunningRegistry:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _config(directory: Path, port: int, auth: str | None, token: TokenServer | None) -> dict[str, object]:
+def _config(
+    directory: Path, port: int, auth: str | None, token: TokenServer | None, tls: TlsFiles | None
+) -> dict[str, object]:
     config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -252,6 +308,14 @@ def _config(directory: Path, port: int, auth: str | None, token: TokenServer | N
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
         "health": {"storagedriver": {"enabled": False}},
     }
+    if tls is not None:  # clients must present a certificate signed by the same CA
+        http = config["http"]
+        assert isinstance(http, dict)
+        http["tls"] = {
+            "certificate": str(tls.server_cert),
+            "key": str(tls.server_key),
+            "clientcas": [str(tls.ca)],
+        }
     if auth == "htpasswd":
         config["auth"] = {"htpasswd": {"realm": "dyt-realm", "path": str(directory / "htpasswd")}}
     elif auth == "token" and token is not None:
@@ -266,11 +330,20 @@ def _config(directory: Path, port: int, auth: str | None, token: TokenServer | N
     return config
 
 
-def _wait_ready(registry: RunningRegistry, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(registry: RunningRegistry, process: subprocess.Popen[bytes], *, tls: bool) -> None:
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited with {process.returncode}:\n{registry.log()}")
+        if tls:  # a TLS registry wants client certificates; a TCP connect is enough of a sign
+            try:
+                socket.create_connection(
+                    ("127.0.0.1", int(registry.host.rsplit(":", 1)[1])), timeout=1
+                ).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+                continue
         try:
             with urllib.request.urlopen(f"{registry.url}/v2/", timeout=1):
                 return
@@ -295,11 +368,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def open_registry(
-    *, auth: str | None = None, users: dict[str, str] | None = None
+    *, auth: str | None = None, users: dict[str, str] | None = None, tls: TlsFiles | None = None
 ) -> Iterator[RunningRegistry]:
     """Run a registry for the ``with`` block: no auth, ``"htpasswd"`` or ``"token"``.
 
     ``users`` maps names to passwords (default ``{"dyt-user": <random>}`` when auth is on).
+    With ``tls`` it serves HTTPS only, and only to clients with a certificate from ``tls.ca``.
     """
     if not DOCKER_REGISTRY.exists():
         raise RuntimeError(f"{DOCKER_REGISTRY} is missing: apt-get install docker-registry")
@@ -314,7 +388,7 @@ def open_registry(
             token.start()
         port = free_port()
         (directory / "config.yml").write_text(
-            json.dumps(_config(directory, port, auth, token))
+            json.dumps(_config(directory, port, auth, token, tls))
         )  # JSON is YAML
         with open(directory / "registry.log", "wb") as log:
             process = subprocess.Popen(
@@ -324,7 +398,7 @@ def open_registry(
                 stdin=subprocess.DEVNULL,
             )
         running = RunningRegistry(f"127.0.0.1:{port}", directory, auth, users, token, process)
-        _wait_ready(running, process)
+        _wait_ready(running, process, tls=tls is not None)
         yield running
     finally:
         if process is not None:
@@ -342,8 +416,8 @@ async def _chunks(data: bytes, size: int = 1 << 20) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
-def _client() -> RegistryClient:
-    return RegistryClient(RegistryConfig(retry_backoff=0.05))
+def _client(config: RegistryConfig | None) -> RegistryClient:
+    return RegistryClient(config or RegistryConfig(retry_backoff=0.05))
 
 
 async def _push_blobs(
@@ -366,17 +440,18 @@ def push_image(
     *,
     form: str = "docker",
     auth: AuthConfig | None = None,
+    config: RegistryConfig | None = None,
 ) -> str:
     """Push ``image`` as ``repository`` (default ``<image.repo>:<image.tag>``); its manifest digest.
 
-    ``form`` is ``docker`` (schema 2) or ``oci``.
+    ``form`` is ``docker`` (schema 2) or ``oci``; ``config`` configures the pushing client.
     """
     ref = registry.ref(repository or f"{image.repo}:{image.tag}")
     manifest = image.docker_manifest if form == "docker" else image.oci_manifest
     media_type = oci_layouts.DOCKER_MANIFEST if form == "docker" else oci_layouts.OCI_MANIFEST
 
     async def go() -> str:
-        client = _client()
+        client = _client(config)
         try:
             await _push_blobs(client, ref, image, auth)
             return str(await client.push_manifest(ref, manifest, media_type, auth=auth))
@@ -393,13 +468,14 @@ def push_index(
     *,
     docker: bool = True,
     auth: AuthConfig | None = None,
+    config: RegistryConfig | None = None,
 ) -> str:
     """Push ``images`` by digest and an index (or manifest list) over them as ``repository``."""
     ref = registry.ref(repository)
     index = oci_layouts.index_for(images, docker=docker)
 
     async def go() -> str:
-        client = _client()
+        client = _client(config)
         try:
             for image in images:
                 await _push_blobs(client, ref, image, auth)

@@ -101,7 +101,7 @@ def _describe(exc: BaseException, url: str) -> str:
     where = _host_port(url)
     for cause in _walk(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"tls: failed to verify certificate: x509: {cause.verify_message or cause}"
+            return f"tls: failed to verify certificate: x509: {_go_verify_message(cause)}"
         if isinstance(cause, ssl.SSLError):
             reason = getattr(cause, "reason", None)  # set by the ssl module, absent on hand-made ones
             if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
@@ -126,6 +126,26 @@ def _describe(exc: BaseException, url: str) -> str:
     if name == "RemoteProtocolError":
         return "unexpected EOF" if "incomplete" in str(exc).lower() else "EOF"
     return str(exc) or name
+
+
+# OpenSSL verification codes (x509_vfy.h) and what Go's crypto/x509 says for the same failure.
+_GO_VERIFY = {
+    18: "certificate signed by unknown authority",  # DEPTH_ZERO_SELF_SIGNED_CERT
+    19: "certificate signed by unknown authority",  # SELF_SIGNED_CERT_IN_CHAIN
+    20: "certificate signed by unknown authority",  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: "certificate signed by unknown authority",  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
+    9: "certificate has expired or is not yet valid",  # CERT_NOT_YET_VALID
+    10: "certificate has expired or is not yet valid",  # CERT_HAS_EXPIRED
+}
+
+
+def _go_verify_message(error: ssl.SSLCertVerificationError) -> str:
+    known = _GO_VERIFY.get(error.verify_code)
+    if known is not None:
+        return known
+    if error.verify_code == 62:  # HOSTNAME_MISMATCH
+        return f"certificate is not valid for the requested name ({error.verify_message})"
+    return error.verify_message or str(error)
 
 
 def transport_error(exc: BaseException, method: str, url: str, *, started: bool = False) -> TransportError:
@@ -240,20 +260,21 @@ class HttpSession:
         self._default_tls: ssl.SSLContext | None = None
 
     def _tls_for(self, host: str, verify: bool) -> str:
-        """Which TLS configuration ``host`` (``host[:port]`` as in URLs) needs, as a cache key."""
-        if not verify:
-            return "insecure"
-        directory = self._certs_dir / host
-        if not _has_certs(directory):
-            return "default"
-        return f"certs:{host}"
+        """Which TLS configuration ``host`` (``host[:port]`` as in URLs) needs, as a cache key.
+
+        ``default`` or ``insecure`` alone, or with ``:<host>`` when ``<certs_dir>/<host>`` holds
+        certificates; an insecure registry still gets its client certificates, as in dockerd.
+        """
+        base = "default" if verify else "insecure"
+        return f"{base}:{host}" if _has_certs(self._certs_dir / host) else base
 
     def _make_context(self, key: str) -> ssl.SSLContext:
-        if key.startswith("certs:"):
-            context = ssl.create_default_context()
-            _load_certs_dir(context, self._certs_dir / key.removeprefix("certs:"))
-            return context
-        return _shared_context(key)
+        base, _, host = key.partition(":")
+        if not host:
+            return _shared_context(base)
+        context = _new_context(verify=base == "default")
+        _load_certs_dir(context, self._certs_dir / host)
+        return context
 
     def _client(self, tls_key: str) -> httpx.AsyncClient:
         import httpx
@@ -331,6 +352,14 @@ class HttpSession:
 _SHARED_CONTEXTS: dict[str, ssl.SSLContext] = {}
 
 
+def _new_context(*, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _shared_context(key: str) -> ssl.SSLContext:
     """The system-CA context (``default``) or the unverified one (``insecure``), made once.
 
@@ -338,11 +367,7 @@ def _shared_context(key: str) -> ssl.SSLContext:
     """
     context = _SHARED_CONTEXTS.get(key)
     if context is None:
-        context = ssl.create_default_context()
-        if key == "insecure":
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        _SHARED_CONTEXTS[key] = context
+        context = _SHARED_CONTEXTS[key] = _new_context(verify=key == "default")
     return context
 
 
@@ -357,25 +382,32 @@ def _check_redirect(source: str, target: str, allow_plain_http: Callable[[str], 
 
 def _has_certs(directory: Path) -> bool:
     try:
-        return any(p.suffix in (".crt", ".cert") for p in directory.iterdir())
+        return any(p.suffix in (".crt", ".cert", ".key") for p in directory.iterdir())
     except OSError:
         return False
 
 
 def _load_certs_dir(context: ssl.SSLContext, directory: Path) -> None:
-    """dockerd's ``ReadCertsDirectory``: ``*.crt`` are CAs; ``x.cert`` pairs with ``x.key``."""
+    """dockerd's ``ReadCertsDirectory``: ``*.crt`` are CAs; ``x.cert`` pairs with ``x.key``.
+
+    Raises:
+        InvalidArgument: half a client pair, or a file that is not a certificate or key.
+    """
     for path in sorted(directory.iterdir()):
-        if path.suffix == ".crt":
-            context.load_verify_locations(cafile=str(path))
-        elif path.suffix == ".cert":
-            key = path.with_suffix(".key")
-            if not key.exists():
-                raise InvalidArgument(f"missing key {key.name} for client certificate {path.name}")
-            context.load_cert_chain(certfile=str(path), keyfile=str(key))
-        elif path.suffix == ".key" and not path.with_suffix(".cert").exists():
-            raise InvalidArgument(
-                f"missing client certificate {path.with_suffix('.cert').name} for key {path.name}"
-            )
+        try:
+            if path.suffix == ".crt":
+                context.load_verify_locations(cafile=str(path))
+            elif path.suffix == ".cert":
+                key = path.with_suffix(".key")
+                if not key.exists():
+                    raise InvalidArgument(f"missing key {key.name} for client certificate {path}")
+                context.load_cert_chain(certfile=str(path), keyfile=str(key))
+            elif path.suffix == ".key" and not path.with_suffix(".cert").exists():
+                raise InvalidArgument(
+                    f"missing client certificate {path.with_suffix('.cert').name} for key {path}"
+                )
+        except (ssl.SSLError, OSError) as exc:
+            raise InvalidArgument(f"invalid TLS file {path}: {exc}") from exc
 
 
 def _retry_after(reply: Reply) -> float | None:
