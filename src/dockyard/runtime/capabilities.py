@@ -165,7 +165,13 @@ def apply(caps: LinuxCapabilities) -> None:
     inheritable = to_mask(caps.inheritable)
     ambient = to_mask(caps.ambient)
     libc.capset(effective, permitted, inheritable)
-    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    try:
+        libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError as exc:
+        # Kernels before 4.3 have no ambient set (EINVAL): nothing to clear, nothing to raise.
+        if exc.errno != 22 or ambient:
+            raise
+        return
     # PR_CAP_AMBIENT_RAISE fails with EPERM unless the cap is permitted and inheritable; runc only
     # warns then, so such caps are skipped rather than failing the container.
     raisable = ambient & permitted & inheritable
