@@ -83,6 +83,7 @@ __all__ = ["FakeEngine", "FakeProcess", "fake_image_id"]
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 START_DELAY = 0.02
+EXIT_RECORD_DELAY = 0.05
 _SIGNALS = {
     "SIGKILL": 9,
     "KILL": 9,
@@ -647,9 +648,10 @@ class FakeExecs:
         process = FakeProcess(record.config.cmd, tty=use_tty)
         self.processes[exec_id] = process
         self.sessions[exec_id] = replace(record, running=True, pid=process.pid)
+        # As with a real monitor, the exit code is recorded a moment after the output ended.
         process.exited.add_done_callback(
-            lambda f: self.sessions.__setitem__(
-                exec_id, replace(self.sessions[exec_id], running=False, exit_code=f.result())
+            lambda f: asyncio.get_running_loop().call_later(
+                EXIT_RECORD_DELAY, self._record, exec_id, f.result()
             )
         )
         session = None
@@ -665,6 +667,9 @@ class FakeExecs:
             process.sessions.add(session)
         process.start()
         return session
+
+    def _record(self, exec_id: str, code: int) -> None:
+        self.sessions[exec_id] = replace(self.sessions[exec_id], running=False, exit_code=code)
 
     def inspect(self, exec_id: str) -> ExecSession:
         try:

@@ -207,6 +207,19 @@ def test_exec_start_streams_frames_and_records_the_exit_code(api: ServerThread) 
     }
 
 
+def test_exec_exit_code_is_recorded_when_the_stream_ends(api: ServerThread) -> None:
+    cid = api.run(["sleep"])
+    for _ in range(3):
+        exec_id = _exec(api, cid, ["exit", "3"])
+        client = Hijacked(api, "POST", f"/exec/{exec_id}/start", b"{}")
+        try:
+            assert client.read_to_eof() == b""
+        finally:
+            client.close()
+        # what the docker CLI does right after the stream closes
+        assert api.request("GET", f"/exec/{exec_id}/json").json()["ExitCode"] == 3
+
+
 def test_exec_with_tty_is_raw_even_without_upgrade(api: ServerThread) -> None:
     cid = api.run(["sleep"])
     exec_id = _exec(api, cid, ["echo", "t"], Tty=True)
