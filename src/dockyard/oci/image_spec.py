@@ -24,7 +24,7 @@ older one (an ``arm/v7`` host runs ``arm/v6`` images).
 
 from __future__ import annotations
 
-import platform as _host_platform
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -320,7 +320,7 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         """The platform of this machine (linux and ``uname -m``, normalised)."""
-        return cls(os="linux", architecture=_host_platform.machine() or "amd64")
+        return cls(os="linux", architecture=os.uname().machine or "amd64")
 
     def matches(self, other: Platform) -> bool:
         """Whether this platform (the one wanted) can run an image built for ``other``.

@@ -8,13 +8,16 @@ blocking DNS lookup in the daemon's event loop, and a DNS answer is no reason to
 
 from __future__ import annotations
 
-import ipaddress
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
 from dockyard.registry.auth import Challenge
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv6Address
 
 __all__ = ["HUB_REGISTRY", "Endpoint", "RegistryConfig", "Site", "sites_for"]
 
@@ -64,14 +67,18 @@ def _split_host(host: str) -> tuple[str, str | None]:
     return (name.lower(), port) if sep and port.isdigit() else (host.lower(), None)
 
 
-def _ip(hostname: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _ip(hostname: str) -> IPv4Address | IPv6Address | None:
+    import ipaddress  # on the first registry call: an idle daemon does not pay for it
+
     try:
         return ipaddress.ip_address(hostname)
     except ValueError:
         return None
 
 
-def _in_network(address: ipaddress.IPv4Address | ipaddress.IPv6Address, cidr: str) -> bool:
+def _in_network(address: IPv4Address | IPv6Address, cidr: str) -> bool:
+    import ipaddress
+
     try:
         return address in ipaddress.ip_network(cidr, strict=False)
     except ValueError:

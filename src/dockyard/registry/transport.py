@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import random
 import socket
 import ssl
 import urllib.parse
@@ -454,5 +453,7 @@ async def with_retries(
 
 def _delay(backoff: float, number: int, retry_after: float | None) -> float:
     """Exponential backoff with a little jitter, or the server's ``Retry-After`` if longer."""
+    import random  # only ever needed once something failed
+
     delay = backoff * (1 << (number - 1)) * (1 + random.random() / 4)
     return max(delay, retry_after or 0.0)
