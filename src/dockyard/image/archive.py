@@ -54,6 +54,7 @@ import stat
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from dockyard.errors import SystemFailure
@@ -191,13 +192,14 @@ def apply_layer(
     *,
     options: ApplyOptions | None = None,
     progress: Callable[[int], None] | None = None,
-    lowers: Sequence[int] = (),
+    lowers: Callable[[], Sequence[int]] | None = None,
 ) -> ApplyResult:
     """Apply the (possibly compressed) layer tar ``source`` to the directory ``root_fd``.
 
-    ``progress`` is called with the number of compressed bytes consumed so far. ``lowers`` are
-    the directories of the layers below, top first: a hard link whose target only exists there
-    gets the target copied up first, as overlayfs would do when applying through a mount.
+    ``progress`` is called with the number of compressed bytes consumed so far. ``lowers()``
+    gives the directory fds of the layers below, top first (asked for only when needed): a hard
+    link whose target only exists there gets the target copied up first, as overlayfs would do
+    when a layer is applied through a mount.
     Blocking: run it in a worker thread.
 
     Raises:
@@ -239,12 +241,16 @@ def apply_layer(
 class _Writer:
     """Applies tar members under one root; owns a small cache of parent-directory fds."""
 
-    def __init__(self, root_fd: int, options: ApplyOptions, lowers: Sequence[int] = ()) -> None:
+    def __init__(
+        self, root_fd: int, options: ApplyOptions, lowers: Callable[[], Sequence[int]] | None = None
+    ) -> None:
         self._root = root_fd
         self._opts = options
-        self._lowers = lowers
+        self._get_lowers = lowers
+        self._lowers: Sequence[int] | None = None
         self._dirs: dict[str, int] = {}
         self._dir_times: list[tuple[str, int, int]] = []
+        self._setgid_dirs = False
         self.size = 0
 
     # --- fds and names ---------------------------------------------------------------------
@@ -311,39 +317,79 @@ class _Writer:
 
     def _create(self, parent: int, base: str, name: str, m: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         if m.isdir():
-            if not self._clear_slot(parent, base, keep_dir=True):
-                os.mkdir(base, 0o700, dir_fd=parent)
-            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-            try:
-                self._set_owner_mode_xattrs(fd, m)
-            finally:
-                os.close(fd)
-            self._dir_times.append((name, *_times(m)))
-            return
-        if m.islnk():
+            self._directory(parent, base, name, m)
+        elif m.islnk():
             self._hardlink(parent, base, name, m)
-            return
-        self._clear_slot(parent, base, keep_dir=False)
-        if m.isreg():
+        elif m.isreg():
             self._regular(parent, base, m, tar)
         elif m.issym():
-            os.symlink(m.linkname, base, dir_fd=parent)
-            if self._opts.privileged:
+            self._retry_if_taken(parent, base, lambda: os.symlink(m.linkname, base, dir_fd=parent))
+            if self._needs_chown(m):
                 os.chown(base, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
             os.utime(base, ns=_times(m), dir_fd=parent, follow_symlinks=False)
         elif m.ischr() or m.isblk() or m.isfifo():
+            self._clear_slot(parent, base, keep_dir=False)
             self._special(parent, base, m)
         else:
             raise LayerFormatError(f"unsupported tar entry type {m.type!r} for {name}")
 
+    # Syscalls per entry dominate unpacking, so each is made only when it changes something:
+    # the create is tried first (a name already taken is the rare case), and owner and mode are
+    # set only when the create could not already give them.
+
+    def _retry_if_taken(self, parent: int, base: str, create: Callable[[], object]) -> None:
+        try:
+            create()
+        except FileExistsError:
+            self._clear_slot(parent, base, keep_dir=False)
+            create()
+
+    def _needs_chown(self, m: tarfile.TarInfo) -> bool:
+        """Root creates files as 0:0 unless a set-group-ID directory of this layer says otherwise."""
+        return self._opts.privileged and (m.uid != 0 or m.gid != 0 or self._setgid_dirs)
+
+    def _needs_chmod(self, m: tarfile.TarInfo, chowned: bool) -> bool:
+        """The create's mode lost bits to the umask, or chown cleared set-ID bits."""
+        mode = m.mode & 0o7777
+        return bool(mode & _UMASK) or (chowned and bool(mode & 0o6000)) or bool(mode & 0o7000)
+
+    def _directory(self, parent: int, base: str, name: str, m: tarfile.TarInfo) -> None:
+        # Unprivileged, a directory stays writable until its metadata is set (its children are
+        # written first only as root, whose writes ignore permissions).
+        create_mode = (m.mode & 0o777) if self._opts.privileged else 0o700
+        try:
+            os.mkdir(base, create_mode, dir_fd=parent)
+            merged = False
+        except FileExistsError:
+            merged = self._clear_slot(parent, base, keep_dir=True)
+            if not merged:
+                os.mkdir(base, create_mode, dir_fd=parent)
+        if m.mode & stat.S_ISGID:
+            self._setgid_dirs = True
+        chown = self._needs_chown(m) or (merged and self._opts.privileged)
+        if merged or chown or not self._opts.privileged or self._needs_chmod(m, chown) or _xattrs(m):
+            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            try:
+                self._set_owner_mode_xattrs(fd, m, chown=chown, chmod=True)
+            finally:
+                os.close(fd)
+        self._dir_times.append((name, *_times(m)))
+
     def _regular(self, parent: int, base: str, m: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(base, flags, 0o600, dir_fd=parent)
+        mode = m.mode & 0o777
         try:
-            data = tar.extractfile(m)
+            fd = os.open(base, flags, mode, dir_fd=parent)
+        except FileExistsError:
+            self._clear_slot(parent, base, keep_dir=False)
+            fd = os.open(base, flags, mode, dir_fd=parent)
+        try:
+            # In stream mode the tar's stream stands at this member's data; reading it directly
+            # skips tarfile's per-member file object.
+            stream = tar.fileobj
             left = m.size
-            while left > 0 and data is not None:
-                chunk = data.read(min(_COPY_CHUNK, left))
+            while left > 0 and stream is not None:
+                chunk = stream.read(min(_COPY_CHUNK, left))
                 if not chunk:
                     raise LayerFormatError(f"unexpected end of data in {m.name}")
                 view = memoryview(chunk)
@@ -351,7 +397,8 @@ class _Writer:
                     view = view[os.write(fd, view) :]
                 left -= len(chunk)
             self.size += m.size
-            self._set_owner_mode_xattrs(fd, m)
+            chown = self._needs_chown(m)
+            self._set_owner_mode_xattrs(fd, m, chown=chown, chmod=self._needs_chmod(m, chown))
             os.utime(fd, ns=_times(m))
         finally:
             os.close(fd)
@@ -410,6 +457,8 @@ class _Writer:
 
     def _copy_up(self, rel_dir: str, base: str) -> bool:
         """Copy a hard link's target from the nearest lower layer that has it; False if none."""
+        if self._lowers is None:
+            self._lowers = self._get_lowers() if self._get_lowers is not None else ()
         for lower in self._lowers:
             try:
                 fd = securejoin.open_in_root(lower, rel_dir or "/", _O_PATH_DIR)
@@ -476,17 +525,12 @@ class _Writer:
         os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
 
     # --- metadata --------------------------------------------------------------------------
-    def _set_owner_mode_xattrs(self, fd: int, m: tarfile.TarInfo) -> None:
-        if self._opts.privileged:
+    def _set_owner_mode_xattrs(self, fd: int, m: tarfile.TarInfo, *, chown: bool, chmod: bool) -> None:
+        if chown:
             os.fchown(fd, m.uid, m.gid)
-        os.fchmod(fd, m.mode & 0o7777)  # after chown: chown clears set-id bits
-        for key, value in m.pax_headers.items():
-            if not key.startswith("SCHILY.xattr."):
-                continue
-            attr = key[len("SCHILY.xattr.") :]
-            if attr.startswith("trusted.overlay."):
-                continue  # overlayfs' control plane: never from a layer
-            raw = value.encode("utf-8", "surrogateescape")
+        if chmod:
+            os.fchmod(fd, m.mode & 0o7777)  # after chown: chown clears set-id bits
+        for attr, raw in _xattrs(m):
             try:
                 os.setxattr(fd, attr, raw)
             except OSError as exc:
@@ -506,6 +550,31 @@ class _Writer:
                 os.utime(f"/proc/self/fd/{fd}", ns=(atime, mtime))
             finally:
                 os.close(fd)
+
+
+def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    """The entry's xattrs (PAX ``SCHILY.xattr.*``), without overlayfs' own ``trusted.overlay.*``."""
+    out = []
+    for key, value in m.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            attr = key[len("SCHILY.xattr.") :]
+            if not attr.startswith("trusted.overlay."):  # overlayfs' control plane: never from a layer
+                out.append((attr, value.encode("utf-8", "surrogateescape")))
+    return out
+
+
+def _read_umask() -> int:
+    """The process umask, read without changing it (``os.umask`` can only set)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: always chmod
+
+
+_UMASK = _read_umask()
 
 
 def _times(m: tarfile.TarInfo) -> tuple[int, int]:

@@ -27,19 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from dockyard.errors import InvalidArgument, SystemFailure
+from dockyard.errors import InvalidArgument
 from dockyard.image.archive import ApplyOptions
-from dockyard.image.content import ContentStore, Ingest, IngestReader
-from dockyard.image.progress import Progress, ProgressChannel, Throttle, run_with_progress
+from dockyard.image.content import ContentStore
+from dockyard.image.pipeline import ROOTFS_MISMATCH, LayerPipeline
+from dockyard.image.progress import Progress, ProgressChannel, run_with_progress
 from dockyard.image.snapshots import Snapshotter, chain_ids
 from dockyard.image.store import ImageRecord, ImageStore
-from dockyard.image.unpack import unpack_layer
-from dockyard.oci.digest import Digest, DigestMismatch
+from dockyard.oci.digest import DigestMismatch
 from dockyard.oci.image_spec import (
     MAX_CONFIG_SIZE,
     Descriptor,
@@ -61,9 +59,6 @@ __all__ = ["Puller", "Registry"]
 
 log = logging.getLogger(__name__)
 
-ROOTFS_MISMATCH = "layers from manifest don't match image configuration"
-"""dockerd's ``errRootFSMismatch``."""
-
 
 class Registry(Protocol):
     """What a pull needs from ``registry.RegistryClient`` (tests supply fakes with behaviour)."""
@@ -81,24 +76,6 @@ class Registry(Protocol):
     async def list_tags(self, ref: Reference, *, auth: AuthConfig | None = None) -> list[str]: ...
 
 
-@dataclass(slots=True, kw_only=True)
-class _Layer:
-    """One layer of the image being pulled."""
-
-    index: int
-    desc: Descriptor
-    diff_id: Digest
-    chain_id: str
-    present: bool = False
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    reader: IngestReader | None = None
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def short(self) -> str:
-        return self.desc.digest.short()
-
-
 class Puller:
     """Pulls images into the content store, the snapshotter and the image store."""
 
@@ -111,6 +88,7 @@ class Puller:
         registry: Registry,
         apply_options: ApplyOptions | None = None,
         concurrency: int = 3,
+        unpackers: int = 2,
     ) -> None:
         self._content = content
         self._snapshots = snapshots
@@ -118,6 +96,7 @@ class Puller:
         self._registry = registry
         self._apply = apply_options or ApplyOptions()
         self._concurrency = concurrency
+        self._unpackers = unpackers
         self._locks = KeyedLocks()
 
     def pull(
@@ -174,7 +153,16 @@ class Puller:
         chains = chain_ids([str(d) for d in config.diff_ids])
         top_layer = chains[-1] if chains else None
         if not (self._store.exists(image_id) and (top_layer is None or self._snapshots.has_layer(top_layer))):
-            await self._layers(channel, ref, manifest, config, chains, auth)
+            pipeline = LayerPipeline(
+                content=self._content,
+                snapshots=self._snapshots,
+                registry=self._registry,
+                options=self._apply,
+                locks=self._locks,
+                downloads=self._concurrency,
+                unpackers=self._unpackers,
+            )
+            await pipeline.run(channel, ref, list(manifest.layers), list(config.diff_ids), chains, auth)
         for desc, data in documents:
             await asyncio.to_thread(self._content.add, data, desc.digest)
         updated = self._record(ref, image_id, target, manifest_desc, config, chains)
@@ -244,166 +232,6 @@ class Puller:
         if ref.digest is None:
             self._store.tag(image_id, ref)
         return before != image_id
-
-    # --- layers ----------------------------------------------------------------------------
-    async def _layers(
-        self,
-        channel: ProgressChannel,
-        ref: Reference,
-        manifest: Manifest,
-        config: ImageConfig,
-        chains: list[str],
-        auth: AuthConfig | None,
-    ) -> None:
-        layers = [
-            _Layer(index=i, desc=desc, diff_id=config.diff_ids[i], chain_id=chains[i])
-            for i, desc in enumerate(manifest.layers)
-        ]
-        for layer in layers:
-            layer.present = self._snapshots.has_layer(layer.chain_id)
-            channel.emit(
-                Progress(status="Already exists" if layer.present else "Pulling fs layer", id=layer.short)
-            )
-        wanted = [layer for layer in layers if not layer.present]
-        semaphore = asyncio.Semaphore(self._concurrency)
-        for position, layer in enumerate(wanted):
-            if position >= self._concurrency:
-                channel.emit(Progress(status="Waiting", id=layer.short))
-        downloads = []
-        for layer in wanted:
-            layer.task = asyncio.create_task(self._download(channel, ref, layer, auth, semaphore))
-            downloads.append(layer.task)
-        cancel = threading.Event()
-        try:
-            for layer in wanted:
-                await self._unpack(channel, layer, layers, cancel)
-            await asyncio.gather(*downloads)
-        except BaseException:
-            cancel.set()
-            for task in downloads:
-                task.cancel()
-            await asyncio.gather(*downloads, return_exceptions=True)
-            raise
-        finally:
-            for layer in wanted:
-                if layer.reader is not None:
-                    layer.reader.close()
-
-    async def _download(
-        self,
-        channel: ProgressChannel,
-        ref: Reference,
-        layer: _Layer,
-        auth: AuthConfig | None,
-        semaphore: asyncio.Semaphore,
-    ) -> None:
-        async with semaphore, self._locks.hold(f"blob:{layer.desc.digest}"):
-            if self._content.exists(layer.desc.digest):
-                layer.ready.set()
-                channel.emit(Progress(status="Download complete", id=layer.short))
-                return
-            ingest = self._content.ingest(layer.desc.digest, layer.desc.size)
-            try:
-                layer.reader = ingest.reader()
-                layer.ready.set()
-                await self._fetch_into(channel, ref, layer, ingest, auth)
-                channel.emit(Progress(status="Verifying Checksum", id=layer.short))
-                await asyncio.to_thread(ingest.commit)
-            except BaseException as exc:
-                if isinstance(exc, DigestMismatch | InvalidArgument):
-                    ingest.fail(exc)  # proven wrong: the bytes go
-                else:
-                    ingest.close()  # interrupted: the bytes stay for a resume
-                raise
-            channel.emit(Progress(status="Download complete", id=layer.short))
-
-    async def _fetch_into(
-        self, channel: ProgressChannel, ref: Reference, layer: _Layer, ingest: Ingest, auth: AuthConfig | None
-    ) -> None:
-        count = ingest.offset
-        total = layer.desc.size
-        throttle = Throttle(total)
-        async for chunk in self._registry.fetch_blob(ref, layer.desc, auth=auth, offset=ingest.offset):
-            ingest.write(chunk)
-            count += len(chunk)
-            if throttle.due(count):
-                channel.emit(Progress(status="Downloading", id=layer.short, current=count, total=total))
-
-    async def _unpack(
-        self, channel: ProgressChannel, layer: _Layer, layers: list[_Layer], cancel: threading.Event
-    ) -> None:
-        async with self._locks.hold(f"layer:{layer.chain_id}"):
-            if self._snapshots.has_layer(layer.chain_id):  # unpacked meanwhile by another pull
-                channel.emit(Progress(status="Pull complete", id=layer.short))
-                return
-            await _ready(layer)
-            parent = layers[layer.index - 1].chain_id if layer.index else None
-            try:
-                await asyncio.to_thread(self._unpack_blocking, channel, layer, parent, cancel)
-            except Exception as exc:
-                # Bytes that fail to unpack are often bytes that fail their digest: report the
-                # download's verdict (it names the expected digest) when there is one.
-                if layer.task is not None:
-                    await asyncio.wait({layer.task})
-                    failure = layer.task.exception() if not layer.task.cancelled() else None
-                    if failure is not None:
-                        raise failure from exc
-                raise
-            if layer.task is not None:
-                await layer.task  # "Download complete" comes before "Pull complete"
-        channel.emit(Progress(status="Pull complete", id=layer.short))
-
-    def _unpack_blocking(
-        self, channel: ProgressChannel, layer: _Layer, parent: str | None, cancel: threading.Event
-    ) -> None:
-        total = layer.desc.size
-        throttle = Throttle(total)
-
-        def progress(count: int) -> None:
-            if cancel.is_set():
-                raise SystemFailure("pull cancelled")
-            if throttle.due(count):
-                channel.emit_threadsafe(
-                    Progress(status="Extracting", id=layer.short, current=count, total=total)
-                )
-
-        def mismatch(actual: Digest) -> Exception:
-            return InvalidArgument(
-                f"{ROOTFS_MISMATCH}: layer {layer.index + 1} ({layer.desc.digest}) has diff ID {actual}, "
-                f"the config expects {layer.diff_id}"
-            )
-
-        source = layer.reader if layer.reader is not None else self._content.open(layer.desc.digest)
-        try:
-            unpack_layer(
-                self._snapshots,
-                source,
-                chain_id=layer.chain_id,
-                parent=parent,
-                expected=layer.diff_id,
-                blob=str(layer.desc.digest),
-                media_type=layer.desc.media_type,
-                options=self._apply,
-                mismatch=mismatch,
-                progress=progress,
-            )
-        finally:
-            if source is not layer.reader:
-                source.close()
-
-
-async def _ready(layer: _Layer) -> None:
-    """Wait until the layer's bytes can be read, or raise its download's error."""
-    if layer.ready.is_set() or layer.task is None:
-        return
-    waiter = asyncio.ensure_future(layer.ready.wait())
-    try:
-        await asyncio.wait({waiter, layer.task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-    if not layer.ready.is_set():
-        layer.task.result()  # the download ended before it could start: raise why
-        raise SystemFailure(f"download of {layer.desc.digest} ended without data")
 
 
 def _status(updated: bool, name: str) -> str:

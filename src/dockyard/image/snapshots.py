@@ -103,6 +103,19 @@ class LayerPreparation:
         self.root_fd = root_fd
         self.committed: Snapshot | None = None
 
+    @property
+    def directory(self) -> Path:
+        """The layer's content directory while it is being prepared."""
+        return self._owner.fs(self.snapshot)
+
+    def close(self) -> None:
+        """Release the directory fd; without a commit, delete the record and the directory."""
+        if self.root_fd >= 0:
+            os.close(self.root_fd)
+            self.root_fd = -1
+        if self.committed is None or self.committed.id != self.snapshot.id:
+            self._owner.discard(self.snapshot)
+
     def commit(
         self,
         diff_id: str,
@@ -189,12 +202,17 @@ class Snapshotter:
         """A fresh directory to unpack the layer ``chain_id`` into; commit it before leaving.
 
         Leaving without ``commit`` (or with an exception) deletes the record and the directory.
-
-        Raises:
-            NotFound: ``parent`` is not a committed layer.
+        ``parent`` must be a committed layer by the time of ``commit``.
         """
-        if parent is not None and not self.has_layer(parent):
-            raise NotFound(f"parent layer {parent} of {chain_id} does not exist")
+        prep = self.begin_layer(chain_id, parent)
+        try:
+            yield prep
+        finally:
+            prep.close()
+
+    def begin_layer(self, chain_id: str, parent: str | None) -> LayerPreparation:
+        """Like ``prepare_layer``, for callers that commit later from elsewhere (the pull, which
+        unpacks layers side by side and commits them in order): call ``close`` in every case."""
         snap = self._insert(f"prepare:{chain_id}:{os.urandom(6).hex()}", PREPARING, parent)
         fs = self.fs(snap)
         try:
@@ -204,13 +222,7 @@ class Snapshotter:
         except BaseException:
             self._delete(snap)
             raise
-        prep = LayerPreparation(self, snap, chain_id, fd)
-        try:
-            yield prep
-        finally:
-            os.close(fd)
-            if prep.committed is None or prep.committed.id != snap.id:
-                self._delete(snap)
+        return LayerPreparation(self, snap, chain_id, fd)
 
     def _commit(
         self, prep: LayerPreparation, diff_id: str, size: int, blob: str | None, media_type: str | None
@@ -218,10 +230,15 @@ class Snapshotter:
         if self._sync and _libc.syncfs(prep.root_fd) != 0:
             err = ctypes.get_errno()
             raise SystemFailure(f"syncfs {self.fs(prep.snapshot)}: {os.strerror(err)}")
+        parent = prep.snapshot.parent
         with self._db.transaction() as conn:
             row = conn.execute("SELECT * FROM image_snapshots WHERE key = ?", (prep.chain_id,)).fetchone()
             if row is not None:
                 return _snapshot(row)  # committed meanwhile by someone else; ours is dropped
+            if parent is not None:
+                above = conn.execute("SELECT kind FROM image_snapshots WHERE key = ?", (parent,)).fetchone()
+                if above is None or above["kind"] != LAYER:
+                    raise NotFound(f"parent layer {parent} of {prep.chain_id} does not exist")
             conn.execute(
                 "UPDATE image_snapshots SET key = ?, kind = ?, diff_id = ?, size = ?, blob = ?, "
                 "media_type = ? WHERE id = ?",

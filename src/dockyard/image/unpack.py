@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 
 from dockyard.image.archive import ApplyOptions, apply_layer
 from dockyard.image.compression import Compression, Readable
@@ -18,7 +19,7 @@ from dockyard.image.snapshots import Snapshot, Snapshotter
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 
-__all__ = ["media_type_for", "unpack_layer"]
+__all__ = ["media_type_for", "open_dirs", "unpack_layer"]
 
 _MEDIA_TYPES = {Compression.GZIP: OCI_LAYER_GZIP, Compression.ZSTD: OCI_LAYER_ZSTD}
 
@@ -27,6 +28,15 @@ def media_type_for(compression: str) -> str:
     """The OCI layer media type of a blob with this compression (xz and bzip2 have none; such
     blobs are described as plain tars, which Docker's loader still decompresses)."""
     return _MEDIA_TYPES.get(compression, OCI_LAYER)
+
+
+def open_dirs(stack: ExitStack, paths: list[Path]) -> list[int]:
+    """O_PATH fds of ``paths``, closed when ``stack`` unwinds."""
+    fds = []
+    for path in paths:
+        fds.append(os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+        stack.callback(os.close, fds[-1])
+    return fds
 
 
 def unpack_layer(
@@ -54,12 +64,12 @@ def unpack_layer(
         whatever ``mismatch(actual)`` returns, when the diff ID differs from ``expected``;
         LayerFormatError, SystemFailure: from applying the tar.
     """
-    with snapshots.prepare_layer(chain_id or "import", parent) as prep, ExitStack() as lowers:
-        fds = []
-        for below in snapshots.chain(parent) if parent else []:
-            fds.append(os.open(snapshots.fs(below), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
-            lowers.callback(os.close, fds[-1])
-        result = apply_layer(source, prep.root_fd, options=options, progress=progress, lowers=fds)
+    with snapshots.prepare_layer(chain_id or "import", parent) as prep, ExitStack() as stack:
+
+        def lowers() -> list[int]:
+            return open_dirs(stack, [snapshots.fs(s) for s in snapshots.chain(parent)] if parent else [])
+
+        result = apply_layer(source, prep.root_fd, options=options, progress=progress, lowers=lowers)
         if expected is not None and result.diff_id != expected:
             raise mismatch(result.diff_id)
         return prep.commit(

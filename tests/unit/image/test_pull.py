@@ -198,7 +198,8 @@ def test_wrong_diff_ids_are_rejected(tmp_path: Path, registry: FakeRegistry) -> 
         pull(service, "evil")
 
     assert service.store.all() == []
-    assert [s.key for s in service.snapshots.layers()] == [good.diff_ids[0]]  # the honest first layer stays
+    # Only the honest first layer may have been committed (if it finished before the failure).
+    assert {s.key for s in service.snapshots.layers()} <= {good.diff_ids[0]}
     assert service.fsck() == []
 
 

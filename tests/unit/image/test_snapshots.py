@@ -51,9 +51,11 @@ def test_an_abandoned_preparation_leaves_nothing(snaps: Snapshotter, tmp_path: P
     assert list((tmp_path / "snapshots").iterdir()) == []
 
 
-def test_parent_must_exist(snaps: Snapshotter) -> None:
-    with pytest.raises(NotFound), snaps.prepare_layer(L2, L1):
-        pass
+def test_parent_must_be_committed_before_the_child(snaps: Snapshotter) -> None:
+    with snaps.prepare_layer(L2, L1) as prep, pytest.raises(NotFound, match="parent layer"):
+        prep.commit(L2, 0, blob=None, media_type=None)
+
+    assert snaps.all() == []
 
 
 def test_container_layers_stack_on_the_image(snaps: Snapshotter) -> None:
