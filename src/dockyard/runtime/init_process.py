@@ -136,6 +136,7 @@ def _prepare_rootfs(config: InitConfig) -> int:
     spec = config.spec
     process = spec.process
     assert process is not None
+    os.umask(0)  # device nodes and mount targets get exactly the modes asked for
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)  # nothing we mount reaches the host
     libc.mount(config.rootfs, config.rootfs, None, libc.MS_BIND | libc.MS_REC)  # pivot_root needs a mount
     root_fd = os.open(config.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -177,9 +178,18 @@ def _setup_terminal(config: InitConfig, root_fd: int) -> None:
 
 
 def _pivot_root(rootfs: str) -> None:
-    """pivot_root(".", ".") stacks the old root on the new one; detach it (pivot_root(2) NOTES)."""
-    os.chdir(rootfs)
-    libc.pivot_root(".", ".")
+    """pivot_root(".", ".") stacks the old root on the new one; detach it (pivot_root(2) NOTES).
+
+    As runc does, we fchdir to the *old* root before acting on "." so the rslave and the detach
+    apply to it and not to the new root's mounts (whose propagation the spec chose).
+    """
+    old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.chdir(rootfs)
+        libc.pivot_root(".", ".")
+        os.fchdir(old_root)
+    finally:
+        os.close(old_root)
     # Make the old root a slave first so the detach does not propagate to the host's mounts.
     libc.mount(None, ".", None, libc.MS_SLAVE | libc.MS_REC)
     libc.umount2(".", libc.MNT_DETACH)
