@@ -129,7 +129,9 @@ def test_seccomp_denies_with_the_configured_errno(lab: Lab) -> None:
             ],
         )
 
-    result = lab.run(["sh", "-c", "mkdir /tmp/d; echo rc=$?; grep Seccomp: /proc/self/status"], mutate=deny_mkdir)
+    result = lab.run(
+        ["sh", "-c", "mkdir /tmp/d; echo rc=$?; grep Seccomp: /proc/self/status"], mutate=deny_mkdir
+    )
     assert "Invalid cross-device link" in result.stderr
     assert "rc=1" in result.stdout
     assert "Seccomp:\t2" in result.stdout
