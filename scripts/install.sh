@@ -8,6 +8,7 @@ if [ "$(id -u)" != 0 ]; then echo "install.sh: run as root" >&2; exit 1; fi
 
 packages=(
   python3 python3-venv python3-dev gcc libc6-dev   # the venv's interpreter; gcc builds the tests' tiny probes
+  linux-libc-dev libseccomp2 binutils              # syscall tables and libseccomp cross-check the seccomp compiler; as/objdump check the exec helper
   runc crun                                        # the OCI runtimes our own is checked against
   busybox-static                                   # the userland of every test image (/bin/busybox)
   docker-registry                                  # a real distribution registry for pull tests on 127.0.0.1
