@@ -25,6 +25,7 @@ It imports ``_socket`` rather than ``socket`` and parses HTTP itself: start-up t
 from __future__ import annotations
 
 import _socket
+import _thread
 import os
 
 from dockyard.errors import (
@@ -307,6 +308,8 @@ class Client:
         self.server_headers: dict[str, str] = {}
         self.user_agent = user_agent
         self._idle: Connection | None = None
+        # stop/kill/restart act on several containers from threads sharing this client.
+        self._lock = _thread.allocate_lock()
 
     # -- connections --
 
@@ -320,7 +323,11 @@ class Client:
         try:
             if self.scheme == "unix":
                 sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-                sock.connect(self.address)
+                try:
+                    sock.connect(self.address)
+                except BaseException:
+                    sock.close()
+                    raise
                 return Connection(sock, self.host)
             return self._connect_tcp()
         except PermissionError:
@@ -345,25 +352,40 @@ class Client:
         infos = _socket.getaddrinfo(host, port or 2375, 0, _socket.SOCK_STREAM)
         family, kind, proto, _, sockaddr = infos[0]
         sock = _socket.socket(family, kind, proto)
-        sock.connect(sockaddr)
+        try:
+            sock.connect(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         return Connection(sock, self.host)
 
     def _take(self) -> Connection:
-        conn, self._idle = self._idle, None
+        with self._lock:
+            conn, self._idle = self._idle, None
         return conn if conn is not None else self.connect()
 
     def release(self, response: Response) -> None:
-        """Return a fully read response's connection for reuse (keep-alive)."""
-        if response.finished and response.conn.reusable and self._idle is None:
-            self._idle = response.conn
-        elif response.conn is not self._idle:
-            response.conn.close()
+        """Return a fully read response's connection for reuse (keep-alive), else close it."""
+        with self._lock:
+            if response.finished and response.conn.reusable and self._idle is None:
+                self._idle = response.conn
+                return
+            if response.conn is self._idle:
+                return
+        response.conn.close()
 
     def close(self) -> None:
+        """Close the kept-alive connection, if any."""
         if self._idle is not None:
             self._idle.close()
             self._idle = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- requests --
 

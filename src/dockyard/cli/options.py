@@ -262,7 +262,7 @@ def _parse_go_bool(raw: str) -> bool:
 
 def _parse_go_int(raw: str, kind: str) -> int:
     func = "ParseUint" if kind.startswith("uint") else "ParseInt"
-    text = raw[1:] if raw[:1] in "+-" else raw
+    text = raw[1:] if raw[:1] in ("+", "-") else raw
     if not text.isdigit() or not text.isascii():
         raise ValueError(f'strconv.{func}: parsing "{raw}": invalid syntax')
     value = int(raw)
@@ -345,7 +345,7 @@ def parse_duration(text: str) -> int:
     """
     s = text
     sign = 1
-    if s[:1] in "+-":
+    if s[:1] in ("+", "-"):
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
     if s == "0":

@@ -154,7 +154,7 @@ def _range(state: _State, dot: object, node: Node) -> None:
     assert isinstance(commands, list)
     mark = len(state.variables)
     value = _pipeline(state, dot, Node("pipeline", pipe.pos, pipe.text, ((), False, commands)))
-    items = _iterate(state, node, value)
+    items = _iterate(state, pipe, value)
     for key, element in items:
         if len(names) == 1:
             state.variables.append((names[0], element))
@@ -309,7 +309,8 @@ def _field(
         raise state.fail(node, f'map has no entry for key "{name}"')
     if receiver is None or receiver is MISSING:
         raise state.fail(node, f"nil pointer evaluating interface {{}}.{name}")
-    raise state.fail(node, f"can't evaluate field {name} in type {go_type(receiver)}")
+    # Decoded JSON is interface{} to Go (docker's raw-map fallback is what reports the error).
+    raise state.fail(node, f"can't evaluate field {name} in type interface {{}}")
 
 
 def _call(

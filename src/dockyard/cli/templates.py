@@ -303,6 +303,7 @@ _TERMS = {
 class _Parser:
     def __init__(self, src: str, tokens: list[Token]) -> None:
         self.src, self.tokens, self.i = src, tokens, 0
+        self.range_depth = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -352,6 +353,8 @@ class _Parser:
         if word in ("if", "with", "range"):
             return self.parse_branch(word, token)
         if word in ("break", "continue"):
+            if not self.range_depth:
+                raise self.fail(token, f"{{{{{word}}}}} outside {{{{range}}}}")
             self.expect_end()
             return Node(word, token.pos)
         if word in ("end", "else"):
@@ -359,9 +362,11 @@ class _Parser:
         raise self.fail(token, f"{{{{{word}}}}} is not supported by dockyard's template subset")
 
     def parse_branch(self, word: str, token: Token) -> Node:
-        pipe = self.parse_pipeline(token, decl_ok=True, range_decl=word == "range")
+        pipe = self.parse_pipeline(token, decl_ok=True, range_decl=word == "range", context=word)
         self.expect_end()
+        self.range_depth += word == "range"
         body, stop = self.parse_list(frozenset({"end", "else"}))
+        self.range_depth -= word == "range"
         otherwise: list[Node] = []
         if stop == "else":
             nxt = self.peek()
@@ -375,13 +380,15 @@ class _Parser:
         self.expect_end()
         return Node(word, token.pos, parts=(pipe, body, otherwise))
 
-    def parse_pipeline(self, at: Token, *, decl_ok: bool = False, range_decl: bool = False) -> Node:
+    def parse_pipeline(
+        self, at: Token, *, decl_ok: bool = False, range_decl: bool = False, context: str = "command"
+    ) -> Node:
         decls, assign = self.parse_decls(range_decl) if decl_ok else ([], False)
         commands: list[Node] = []
         while True:
             command = self.parse_command()
             if not command.parts:
-                raise self.fail(self.peek() or at, "missing value for command")
+                raise self.fail(self.peek() or at, f"missing value for {context}")
             commands.append(command)
             token = self.peek()
             if token is None or token.kind != PIPE:
@@ -432,10 +439,13 @@ class _Parser:
     def parse_term(self, token: Token) -> Node:
         if token.kind == FIELD:
             names = [token.value]
+            pos = token.pos
             while (nxt := self.peek()) is not None and nxt.kind == FIELD and nxt.joined:
+                if len(names) == 1:
+                    pos = nxt.pos  # Go positions a field chain at its second field
                 names.append(nxt.value)
                 self.i += 1
-            return Node("field", token.pos, "." + ".".join(names), tuple(names))
+            return Node("field", pos, "." + ".".join(names), tuple(names))
         if token.kind == LPAREN:
             pipe = self.parse_pipeline(token)
             close = self.next()

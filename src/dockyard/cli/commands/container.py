@@ -183,18 +183,21 @@ def run_logs(cli: Cli, parsed: options.Parsed) -> int:
     config = info.get("Config") or {}
     tty = bool(config.get("Tty")) if isinstance(config, dict) else False
     out, err = cli.out_bytes, cli.err_bytes
-    if tty:
-        for chunk in response.chunks():
-            out.write(chunk)
-            out.flush()
-        return 0
-    from dockyard.cli.client import demux
+    try:
+        if tty:
+            for chunk in response.chunks():
+                out.write(chunk)
+                out.flush()
+            return 0
+        from dockyard.cli.client import demux
 
-    for stream, data in demux(response.chunks()):
-        target = err if stream == 2 else out
-        target.write(data)
-        target.flush()
-    return 0
+        for stream, data in demux(response.chunks()):
+            target = err if stream == 2 else out
+            target.write(data)
+            target.flush()
+        return 0
+    finally:
+        cli.client.release(response)
 
 
 def run_top(cli: Cli, parsed: options.Parsed) -> int:

@@ -96,8 +96,10 @@ def pull_image(
         query["platform"] = platform.lower()
     headers = {"X-Registry-Auth": registry_auth(cli, ref.domain)}
     response = cli.client.request("POST", "/images/create", query=query, headers=headers)
-    display_stream(cli, response.chunks(), quiet=quiet, to_err=to_err)
-    cli.client.release(response)
+    try:
+        display_stream(cli, response.chunks(), quiet=quiet, to_err=to_err)
+    finally:
+        cli.client.release(response)
 
 
 def run_pull(cli: Cli, parsed: options.Parsed) -> int:
@@ -117,8 +119,10 @@ def run_pull(cli: Cli, parsed: options.Parsed) -> int:
         query["platform"] = parsed.text("platform").lower()
     headers = {"X-Registry-Auth": registry_auth(cli, ref.domain)}
     response = cli.client.request("POST", "/images/create", query=query, headers=headers)
-    display_stream(cli, response.chunks(), quiet=quiet)
-    cli.client.release(response)
+    try:
+        display_stream(cli, response.chunks(), quiet=quiet)
+    finally:
+        cli.client.release(response)
     cli.print(str(ref))
     return 0
 
@@ -443,17 +447,20 @@ def run_save(cli: Cli, parsed: options.Parsed) -> int:
     if parsed.text("platform"):
         query["platform"] = parsed.text("platform")
     response = cli.client.request("GET", "/images/get", query=query)
-    if not output:
-        sink = cli.out_bytes
-        for chunk in response.chunks():
-            sink.write(chunk)
-        sink.flush()
-        return 0
     try:
-        _copy_to_file(output, response.chunks())
-    except OSError as exc:
-        raise InvalidArgument(f"failed to save image: {exc}") from None
-    return 0
+        if not output:
+            sink = cli.out_bytes
+            for chunk in response.chunks():
+                sink.write(chunk)
+            sink.flush()
+            return 0
+        try:
+            _copy_to_file(output, response.chunks())
+        except OSError as exc:
+            raise InvalidArgument(f"failed to save image: {exc}") from None
+        return 0
+    finally:
+        cli.client.release(response)
 
 
 def _copy_to_file(path: str, chunks: Iterable[bytes]) -> None:
@@ -504,13 +511,16 @@ def run_load(cli: Cli, parsed: options.Parsed) -> int:
         response = cli.client.request(
             "POST", "/images/load", query=query, body=_read_in_chunks(source), headers=headers
         )
-        if "json" in response.headers.get("content-type", ""):
-            display_stream(cli, response.chunks())
-        else:
-            sink = cli.out_bytes
-            for chunk in response.chunks():
-                sink.write(chunk)
-            sink.flush()
+        try:
+            if "json" in response.headers.get("content-type", ""):
+                display_stream(cli, response.chunks())
+            else:
+                sink = cli.out_bytes
+                for chunk in response.chunks():
+                    sink.write(chunk)
+                sink.flush()
+        finally:
+            cli.client.release(response)
     return 0
 
 
@@ -532,7 +542,10 @@ def run_import(cli: Cli, parsed: options.Parsed) -> int:
         body = None if remote else _read_in_chunks(_open_input(stack, cli, source))
         headers = {"Content-Type": "text/plain"} if body is not None else None
         response = cli.client.request("POST", "/images/create", query=query, body=body, headers=headers)
-        display_stream(cli, response.chunks())
+        try:
+            display_stream(cli, response.chunks())
+        finally:
+            cli.client.release(response)
     return 0
 
 
