@@ -14,10 +14,21 @@ volume or monitor rooms: the engine brings them together.
 from __future__ import annotations
 
 from dockyard.image.archive import ApplyOptions
+from dockyard.image.commit import CommitRequest
 from dockyard.image.gc import GcReport
 from dockyard.image.mount import Mount
 from dockyard.image.progress import Progress
 from dockyard.image.service import HistoryEntry, ImageService, UsedBy
 from dockyard.image.store import Image
 
-__all__ = ["ApplyOptions", "GcReport", "HistoryEntry", "Image", "ImageService", "Mount", "Progress", "UsedBy"]
+__all__ = [
+    "ApplyOptions",
+    "CommitRequest",
+    "GcReport",
+    "HistoryEntry",
+    "Image",
+    "ImageService",
+    "Mount",
+    "Progress",
+    "UsedBy",
+]

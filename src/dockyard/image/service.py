@@ -26,7 +26,9 @@ from dockyard.config import Paths
 from dockyard.errors import NotFound
 from dockyard.image import gc
 from dockyard.image.archive import ApplyOptions
+from dockyard.image.commit import CommitRequest, commit_container
 from dockyard.image.content import ContentStore
+from dockyard.image.diff import layer_tar_chunks
 from dockyard.image.filters import filter_images
 from dockyard.image.importer import import_rootfs
 from dockyard.image.load import ArchiveLoader
@@ -68,6 +70,11 @@ class HistoryEntry:
     tags: tuple[str, ...]
     size: int
     comment: str
+
+
+def _label_matches(item: str, labels: dict[str, str]) -> bool:
+    key, sep, value = item.partition("=")
+    return key in labels and (not sep or labels[key] == value)
 
 
 class ImageService:
@@ -362,6 +369,42 @@ class ImageService:
             changes=changes,
             platform=platform,
         )
+
+    async def commit(self, request: CommitRequest) -> Image:
+        """``docker commit`` / a build step: the container's changes as a new image on
+        ``request.parent`` (see ``commit.py``). Pause or stop the container first for a
+        consistent snapshot, as Docker does.
+
+        Raises:
+            NotFound: the container has no root filesystem here.
+            InvalidArgument: an invalid ``--change``.
+        """
+        return await commit_container(
+            request, content=self.content, snapshots=self.snapshots, store=self.store, options=self._apply
+        )
+
+    async def export_rootfs(self, target: Path) -> AsyncIterator[bytes]:
+        """``docker export``: a tar of the root filesystem mounted at ``target``, streamed."""
+        chunks = layer_tar_chunks(target, overlay_upper=False)
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, b"")
+            if not chunk:
+                return
+            yield chunk
+
+    def shared_sizes(self) -> dict[str, int]:
+        """``SharedSize`` of each image: bytes of its layers that other images use too."""
+        images = self.store.all()
+        users: dict[str, int] = {}
+        chains: dict[str, builtins.list[str]] = {}
+        sizes: dict[str, int] = {}
+        for image in images:
+            chain = self.snapshots.chain(image.top_layer) if image.top_layer else []
+            chains[image.id] = [s.key for s in chain]
+            for snap in chain:
+                users[snap.key] = users.get(snap.key, 0) + 1
+                sizes[snap.key] = snap.size
+        return {i: sum(sizes[k] for k in keys if users[k] > 1) for i, keys in chains.items()}
 
     # --- container root filesystems --------------------------------------------------------
     def create_rootfs(self, container_id: str, image: Image) -> None:

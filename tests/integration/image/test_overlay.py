@@ -101,3 +101,29 @@ def test_120_layers(data_root: Path, mountpoint: Path, method: str, monkeypatch:
         assert (mountpoint / "top").read_text() == "119"  # the highest layer wins
     finally:
         service.unmount_rootfs(CID, mountpoint)
+
+
+def test_commit_carries_deletions_and_new_files(data_root: Path, mountpoint: Path) -> None:
+    from dockyard.image import CommitRequest
+
+    service = pulled(data_root, [[d("bin"), f("bin/sh", b"#!", mode=0o755), d("etc"), f("etc/motd", b"hi")]])
+    service.create_rootfs(CID, service.get("img"))
+    service.mount_rootfs(CID, mountpoint)
+    try:
+        (mountpoint / "bin/sh").unlink()
+        (mountpoint / "etc/new.conf").write_text("new\n")
+    finally:
+        service.unmount_rootfs(CID, mountpoint)
+
+    image = asyncio.run(
+        service.commit(CommitRequest(container_id=CID, parent=service.get("img"), config={}, created_by="rm"))
+    )
+    service.create_rootfs("c" * 64, image)
+    service.mount_rootfs("c" * 64, mountpoint)
+    try:
+        assert not (mountpoint / "bin/sh").exists()
+        assert (mountpoint / "etc/new.conf").read_text() == "new\n"
+        assert (mountpoint / "etc/motd").read_text() == "hi"
+    finally:
+        service.unmount_rootfs("c" * 64, mountpoint)
+    assert len(service.layers(image)) == 2
