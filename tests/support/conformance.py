@@ -73,6 +73,7 @@ class Lab:
         self.log = self.dir / "runtime.log"
         self.ids: list[str] = []
         self._count = 0
+        self._pass_fds: tuple[int, ...] = ()
 
     # --- naming ---------------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ class Lab:
                 stdin=None if input is not None else subprocess.DEVNULL,
                 cwd=cwd,
                 check=False,
+                pass_fds=self._pass_fds,
             )
             out.seek(0)
             err.seek(0)
@@ -132,6 +134,14 @@ class Lab:
         if self.runtime == "crun" and CRUN_HYBRID in proc.stderr + self._log_text():
             pytest.xfail(f"crun: {CRUN_HYBRID}")
         return result
+
+    def cmd_fds(self, fds: tuple[int, ...], *args: str) -> Result:
+        """``cmd`` with extra inheritable fds passed to the runtime, as a leaky caller would."""
+        self._pass_fds = fds
+        try:
+            return self.cmd(*args)
+        finally:
+            self._pass_fds = ()
 
     def _log_text(self) -> str:
         try:
