@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockyard.config import Paths
-from dockyard.errors import NotFound
+from dockyard.errors import NotFound, Unsupported
 from dockyard.image import gc
 from dockyard.image.archive import ApplyOptions
 from dockyard.image.commit import CommitRequest, commit_container
@@ -35,6 +35,7 @@ from dockyard.image.load import ArchiveLoader
 from dockyard.image.mount import Mount, mount_all, unmount
 from dockyard.image.progress import Progress, ProgressChannel, run_with_progress
 from dockyard.image.pull import Puller, Registry
+from dockyard.image.push import Pusher, RegistryWriter
 from dockyard.image.removal import ImageDeleter
 from dockyard.image.snapshots import Snapshotter
 from dockyard.image.store import Image, ImageStore, parse_created
@@ -91,8 +92,8 @@ class ImageService:
     ) -> None:
         """Open (creating if needed) the image room's state under ``paths.data_root``.
 
-        ``registry`` is needed only to pull; ``sync`` flushes each unpacked layer before it is
-        committed (turn it off only for tests).
+        ``registry`` is needed only to pull (and, if it can write, to push); ``sync`` flushes
+        each unpacked layer before it is committed (turn it off only for tests).
 
         Raises:
             CorruptRecord: the state database is from a newer dockyard.
@@ -134,6 +135,19 @@ class ImageService:
     ) -> AsyncIterator[Progress]:
         """Pull every tag of ``ref``'s repository (``docker pull --all-tags``)."""
         return self._puller().pull_all_tags(ref, platform=platform, auth=auth)
+
+    def push(self, ref: Reference, *, auth: AuthConfig | None = None) -> AsyncIterator[Progress]:
+        """``docker push``: ``ref``'s tag (or, without a tag, every tag of its repository).
+
+        Raises (when called): NoSuchImage, InvalidArgument (a digest reference).
+        Raises (from the iterator): the registry's refusals, in Docker's words.
+        """
+        if not isinstance(self._registry, RegistryWriter):
+            raise Unsupported("this daemon's registry client cannot push")
+        pusher = Pusher(
+            content=self.content, snapshots=self.snapshots, store=self.store, registry=self._registry
+        )
+        return pusher.push(ref, auth=auth)
 
     # --- queries ---------------------------------------------------------------------------
     def list(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,65 @@ def test_mount_onto_a_symlink_is_refused(data_root: Path) -> None:
     with pytest.raises(DockyardError):
         mount_all(service.rootfs_mounts("e" * 64), data_root / "link")
     assert not os.path.ismount(data_root / "real")
+
+
+def _push(root: Path, name: str) -> list[str]:
+    import asyncio
+
+    from tests.integration.image.conftest import client, drain
+
+    async def go() -> list[str]:
+        registry = client()
+        try:
+            service = make_service(root, registry=registry)
+            return [e.status for e in await drain(service.push(Reference.parse(name)))]
+        finally:
+            await registry.aclose()
+
+    return asyncio.run(go())
+
+
+def test_push_then_pull_elsewhere(fixture_registry: RunningRegistry, data_root: Path) -> None:
+    host = fixture_registry.host
+    service, _ = run_pull(data_root / "a", f"{host}/library/alpine")
+    service.tag(service.get(f"{host}/library/alpine"), Reference.parse(f"{host}/copies/alpine:v1"))
+
+    statuses = _push(data_root / "a", f"{host}/copies/alpine:v1")
+
+    assert statuses[0] == f"The push refers to repository [{host}/copies/alpine]"
+    assert statuses.count("Preparing") == 2
+    assert all(
+        s.startswith(("Preparing", "Pushing", "Pushed", "Mounted from", "Layer already"))
+        for s in statuses[1:-1]
+    )
+    digest = statuses[-1].split()[2]
+    assert statuses[-1].startswith("v1: digest: sha256:")
+    other, _ = run_pull(data_root / "b", f"{host}/copies/alpine:v1")
+    assert other.get(f"{host}/copies/alpine:v1").id == service.get(f"{host}/library/alpine").id
+    assert f"{host}/copies/alpine@{digest}" in other.get(f"{host}/copies/alpine:v1").repo_digests
+
+
+def test_push_of_an_imported_image_compresses_its_layer(
+    fixture_registry: RunningRegistry, data_root: Path
+) -> None:
+    import asyncio
+
+    from tests.unit.image.tarfixtures import d, layer_tar
+
+    host = fixture_registry.host
+    service = make_service(data_root / "a")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield layer_tar([d("etc"), f("etc/imported", b"yes")])
+
+    image = asyncio.run(
+        service.import_image(
+            chunks(), ref=Reference.parse(f"{host}/imported/x:1"), message="", changes=[], platform=None
+        )
+    )
+
+    statuses = _push(data_root / "a", f"{host}/imported/x:1")
+
+    assert "Pushed" in statuses
+    other, _ = run_pull(data_root / "b", f"{host}/imported/x:1")
+    assert other.get(f"{host}/imported/x:1").id == image.id
