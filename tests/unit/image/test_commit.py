@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.config import Paths
 from dockyard.errors import ImageInUse
-from dockyard.image import ApplyOptions, CommitRequest, ImageService
+from dockyard.image import CommitRequest, ImageService
 from dockyard.image.commit import EMPTY_LAYER_DIFF_ID
 from dockyard.image.diff import layer_tar_chunks
 from dockyard.registry import Reference
-from dockyard.util.db import Database
 from tests.unit.image.fakeregistry import FakeRegistry
+from tests.unit.image.services import make_service, pull
 from tests.unit.image.tarfixtures import d, f, image_blobs
 
-KEEP = ApplyOptions(whiteouts="keep", privileged=False)
 CID = "a" * 64
 
 
@@ -28,21 +26,8 @@ CID = "a" * 64
 def service(tmp_path: Path) -> ImageService:
     registry = FakeRegistry()
     registry.push("base", "latest", image_blobs([[d("bin"), f("bin/sh", b"#!", mode=0o755)]]))
-    paths = Paths(data_root=tmp_path / "data", exec_root=tmp_path / "exec")
-    paths.data_root.mkdir(parents=True)
-    svc = ImageService(
-        paths=paths,
-        db=Database(paths.data_root / "state.db"),
-        registry=registry,
-        apply_options=KEEP,
-        sync=False,
-    )
-
-    async def pull() -> None:
-        async for _ in svc.pull(Reference.parse("base")):
-            pass
-
-    asyncio.run(pull())
+    svc = make_service(tmp_path, registry)
+    pull(svc, "base")
     svc.create_rootfs(CID, svc.get("base"))
     return svc
 

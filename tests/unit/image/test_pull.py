@@ -8,39 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.config import Paths
 from dockyard.errors import InvalidArgument, NoSuchImage, NotFound, Unavailable
-from dockyard.image import ApplyOptions, ImageService, Progress
+from dockyard.image import ImageService, Progress
 from dockyard.oci.digest import DigestMismatch
 from dockyard.oci.image_spec import Platform
 from dockyard.registry import Reference
-from dockyard.util.db import Database
 from tests.unit.image.fakeregistry import FakeRegistry
+from tests.unit.image.services import drain, make_service, pull
 from tests.unit.image.tarfixtures import d, f, image_blobs
 
-KEEP = ApplyOptions(whiteouts="keep", privileged=False)
 BASE = [d("bin"), f("bin/sh", b"#!busybox", mode=0o755)]
 APP = [d("app"), f("app/run", os.urandom(200_000))]
-
-
-def make_service(tmp_path: Path, registry: FakeRegistry) -> ImageService:
-    paths = Paths(data_root=tmp_path / "data", exec_root=tmp_path / "exec")
-    paths.data_root.mkdir(parents=True, exist_ok=True)
-    return ImageService(
-        paths=paths,
-        db=Database(paths.data_root / "state.db"),
-        registry=registry,
-        apply_options=KEEP,
-        sync=False,
-    )
-
-
-async def collect(events: object) -> list[Progress]:
-    return [e async for e in events]  # type: ignore[attr-defined]
-
-
-def pull(service: ImageService, name: str, **kw: object) -> list[Progress]:
-    return asyncio.run(collect(service.pull(Reference.parse(name), **kw)))  # type: ignore[arg-type]
 
 
 def statuses(events: list[Progress]) -> list[tuple[str, str | None]]:
@@ -265,7 +243,7 @@ def test_pull_all_tags(tmp_path: Path, registry: FakeRegistry) -> None:
     registry.push("tu-demo", "v2", image_blobs([BASE, APP]))
     service = make_service(tmp_path, registry)
 
-    events = asyncio.run(collect(service.pull_all_tags(Reference.parse("tu-demo"))))
+    events = asyncio.run(drain(service.pull_all_tags(Reference.parse("tu-demo"))))
 
     assert ("Pulling from library/tu-demo", "v1") in statuses(events)
     assert ("Pulling from library/tu-demo", "v2") in statuses(events)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from dockyard.config import Paths
-from dockyard.image import ApplyOptions, ImageService
+from dockyard.image import ImageService
 from dockyard.oci.digest import Digest
 from dockyard.registry import Reference
-from dockyard.util.db import Database
 from tests.unit.image.fakeregistry import FakeRegistry
+from tests.unit.image.services import make_service, pull
 from tests.unit.image.tarfixtures import d, f, image_blobs
 
-KEEP = ApplyOptions(whiteouts="keep", privileged=False)
 BASE = [d("bin"), f("bin/sh", b"#!busybox", mode=0o755)]
 APP = [f("app", os.urandom(10_000))]
 
@@ -45,23 +42,10 @@ def registry() -> FakeRegistry:
 
 @pytest.fixture
 def service(tmp_path: Path, registry: FakeRegistry) -> ImageService:
-    paths = Paths(data_root=tmp_path / "data", exec_root=tmp_path / "exec")
-    paths.data_root.mkdir(parents=True)
-    svc = ImageService(
-        paths=paths,
-        db=Database(paths.data_root / "state.db"),
-        registry=registry,
-        apply_options=KEEP,
-        sync=False,
-    )
+    svc = make_service(tmp_path, registry)
     for name in ("alpine", "app:1"):
-        asyncio.run(_drain(svc, name))
+        pull(svc, name)
     return svc
-
-
-async def _drain(service: ImageService, name: str) -> None:
-    async for _ in service.pull(Reference.parse(name)):
-        pass
 
 
 def nobody_uses(image_id: str) -> list[tuple[str, bool]]:

@@ -12,29 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.config import Paths
 from dockyard.errors import InvalidArgument, NoSuchImage
-from dockyard.image import ApplyOptions, ImageService, Progress
+from dockyard.image import ImageService
 from dockyard.registry import Reference
-from dockyard.util.db import Database
 from tests.unit.image.fakeregistry import FakeRegistry
+from tests.unit.image.services import drain, make_service
 from tests.unit.image.tarfixtures import compress, d, f, image_blobs, layer_tar, s, sha256
 
-KEEP = ApplyOptions(whiteouts="keep", privileged=False)
 BASE = [d("bin"), f("bin/sh", b"#!busybox", mode=0o755), s("bin/ash", "sh")]
 APP = [d("app"), f("app/run", os.urandom(50_000)), f(".wh.gone")]
-
-
-def make_service(root: Path, registry: FakeRegistry | None = None) -> ImageService:
-    paths = Paths(data_root=root / "data", exec_root=root / "exec")
-    paths.data_root.mkdir(parents=True, exist_ok=True)
-    return ImageService(
-        paths=paths,
-        db=Database(paths.data_root / "state.db"),
-        registry=registry,
-        apply_options=KEEP,
-        sync=False,
-    )
 
 
 async def chunks_of(data: bytes, size: int = 7000) -> AsyncIterator[bytes]:
@@ -46,16 +32,12 @@ async def _collect_bytes(stream: AsyncIterator[bytes]) -> bytes:
     return b"".join([c async for c in stream])
 
 
-async def _collect_events(stream: AsyncIterator[Progress]) -> list[Progress]:
-    return [e async for e in stream]
-
-
 def save(service: ImageService, names: list[str]) -> bytes:
     return asyncio.run(_collect_bytes(service.save(names)))
 
 
 def load(service: ImageService, data: bytes) -> list[str]:
-    events = asyncio.run(_collect_events(service.load(chunks_of(data))))
+    events = asyncio.run(drain(service.load(chunks_of(data))))
     return [e.status for e in events if e.status != "Loading layer"]
 
 
@@ -63,7 +45,7 @@ def pulled(tmp_path: Path) -> ImageService:
     registry = FakeRegistry()
     registry.push("alpine", "latest", image_blobs([BASE, APP]))
     service = make_service(tmp_path / "a", registry)
-    asyncio.run(_collect_events(service.pull(Reference.parse("alpine"))))
+    asyncio.run(drain(service.pull(Reference.parse("alpine"))))
     service.tag(service.get("alpine"), Reference.parse("alpine:3"))
     return service
 
