@@ -30,6 +30,7 @@ __all__ = [
     "Flag",
     "FlagError",
     "Parsed",
+    "check_env",
     "flag_usages",
     "parse_bytes",
     "parse_cpus",
@@ -439,6 +440,17 @@ def _zone(zone: str) -> datetime.tzinfo | None:
     sign = -1 if zone[0] == "-" else 1
     hours, _, minutes = zone[1:].partition(":")
     return datetime.timezone(sign * datetime.timedelta(hours=int(hours), minutes=int(minutes or 0)))
+
+
+def check_env(value: str) -> str:
+    """``-e`` at parse time: the name must not be empty (``resolve_env`` fills in values later).
+
+    Raises:
+        ValueError: an empty variable name (docker's message).
+    """
+    if not value.partition("=")[0]:
+        raise ValueError(f"invalid environment variable: {value}")
+    return value
 
 
 def validate_env(value: str, environ: Mapping[str, str] | None = None) -> str:

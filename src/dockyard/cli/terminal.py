@@ -251,16 +251,15 @@ class Pump:
         if not data:
             self._close_write()
             return "eof"
+        detached = False
         if self.scanner is not None:
             data, detached = self.scanner.feed(data)
-            if detached:
-                return "detached"
         if data:
             try:
-                self.conn.send(data)
+                self.conn.send(data)  # what was typed before the detach keys still counts
             except OSError:
                 return "eof"
-        return "ok"
+        return "detached" if detached else "ok"
 
     def _close_write(self) -> None:
         import _socket

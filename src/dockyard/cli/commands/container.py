@@ -378,6 +378,7 @@ def run_start(cli: Cli, parsed: options.Parsed) -> int:
         kill_path=None if tty else f"/containers/{ref}",
     )
     if outcome == "detached":
+        waiter.close()
         return 0
     return waiter.status()
 
@@ -393,10 +394,21 @@ class ExitWaiter:
         query = {"condition": condition} if condition else None
         self.response = self.client.request("POST", f"/containers/{ref}/wait", query=query)
 
-    def status(self) -> int:
-        result = self.response.json()
+    def close(self) -> None:
+        """Abandon the wait (the container was never started, or we detached)."""
         self.client.close()
         self.response.conn.close()
+
+    def status(self) -> int:
+        """The exit status, once the daemon answers the wait.
+
+        Raises:
+            StatusError: the wait itself reported an error (status 125).
+        """
+        try:
+            result = self.response.json()
+        finally:
+            self.close()
         if not isinstance(result, dict):
             return 0
         error = result.get("Error")

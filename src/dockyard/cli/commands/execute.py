@@ -19,7 +19,8 @@ F = options.Flag
 
 
 def _exec_config(cli: Cli, parsed: options.Parsed, keys: str) -> dict[str, object]:
-    env = options.read_env_files(parsed.items("env-file"), cli.environ) + parsed.items("env")
+    env = options.read_env_files(parsed.items("env-file"), cli.environ)
+    env += [options.validate_env(value, cli.environ) for value in parsed.items("env")]
     detach = parsed.flag("detach")
     return {
         "User": parsed.text("user"),
@@ -73,7 +74,7 @@ SPECS = {
         [
             F("detach", "bool", "Detached mode: run command in the background", short="d"),
             F("detach-keys", "string", "Override the key sequence for detaching a container"),
-            F("env", "list", "Set environment variables", short="e", check=options.validate_env),
+            F("env", "list", "Set environment variables", short="e", check=options.check_env),
             F("env-file", "list", "Read in a file of environment variables"),
             F("interactive", "bool", "Keep STDIN open even if not attached", short="i"),
             F("privileged", "bool", "Give extended privileges to the command"),

@@ -69,17 +69,17 @@ def display_stream(cli: Cli, chunks: Iterable[bytes], *, quiet: bool = False, to
             if message.get("error") or message.get("errorDetail"):
                 render.display_json_messages([message], stream, terminal=False)
         return
-    fd = stream.fileno() if hasattr(stream, "fileno") else -1
-    terminal = _isatty(fd)
+    fd = _fileno(stream)
+    terminal = fd >= 0 and os.isatty(fd)
     width = os.get_terminal_size(fd).columns if terminal else 200
     render.display_json_messages(messages, stream, terminal=terminal, width=width)
 
 
-def _isatty(fd: int) -> bool:
+def _fileno(stream: object) -> int:
     try:
-        return os.isatty(fd)
-    except (OSError, ValueError, TypeError):
-        return False
+        return int(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return -1
 
 
 def pull_image(

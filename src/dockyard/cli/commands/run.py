@@ -169,11 +169,13 @@ def _run_attached(cli: Cli, parsed: options.Parsed, body: dict[str, object], ide
     except StatusError:
         if conn is not None:
             conn.close()
-        if host.get("AutoRemove"):
-            try:
-                waiter.status()
-            except DockyardError:
-                pass
+        try:
+            if host.get("AutoRemove"):
+                waiter.status()  # docker waits for the removal before reporting
+        except DockyardError:
+            pass
+        finally:
+            waiter.close()
         raise
     if conn is None:
         return waiter.status()
@@ -189,6 +191,7 @@ def _run_attached(cli: Cli, parsed: options.Parsed, body: dict[str, object], ide
         kill_path=f"/containers/{ident}" if parsed.flag("sig-proxy") else None,
     )
     if outcome == "detached":
+        waiter.close()
         return 0
     return waiter.status()
 

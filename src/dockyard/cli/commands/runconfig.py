@@ -298,7 +298,7 @@ CONTAINER_FLAGS = [
     F("dns-search", "list", "Set custom DNS search domains"),
     F("domainname", "string", "Container NIS domain name"),
     F("entrypoint", "string", "Overwrite the default ENTRYPOINT of the image"),
-    F("env", "list", "Set environment variables", short="e", check=options.validate_env),
+    F("env", "list", "Set environment variables", short="e", check=options.check_env),
     F("env-file", "list", "Read in a file of environment variables"),
     F("expose", "list", "Expose a port or a range of ports"),
     F("group-add", "list", "Add additional groups to join"),
@@ -594,7 +594,8 @@ def _config(
     attach = parsed.items("attach")
     exposed, _ = parse_ports(parsed.items("publish"))
     _expose(parsed.items("expose"), exposed)
-    env = options.read_env_files(parsed.items("env-file"), environ) + parsed.items("env")
+    env = options.read_env_files(parsed.items("env-file"), environ)
+    env += [options.validate_env(value, environ) for value in parsed.items("env")]
     _, volumes = _volumes(parsed.items("volume"))
     entrypoint: list[str] | None = None
     if parsed.text("entrypoint"):
