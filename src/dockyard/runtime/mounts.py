@@ -171,9 +171,8 @@ def _is_bind(fstype: str | None, flags: int) -> bool:
 def needs_dev_setup(spec: Spec) -> bool:
     """The runtime populates /dev unless the spec bind-mounts something over it (runc's rule)."""
     for m in spec.mounts:
-        if m.destination.rstrip("/") == "/dev":
-            flags, _, _ = parse_options(m.options)
-            return not _is_bind(m.type, flags)
+        if m.destination.rstrip("/") == "/dev" and _is_bind(m.type, parse_options(m.options)[0]):
+            return False
     return True
 
 

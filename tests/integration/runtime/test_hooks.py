@@ -18,7 +18,10 @@ def _hook(record: Path, name: str) -> rs.Hook:
     # The state goes to a file named after the hook, with the namespace of the hook's process.
     # createContainer/startContainer run inside the container's mount namespace, so the record
     # directory is bind-mounted at the same path inside.
-    script = f'cat > {record}/{name}.json; readlink /proc/self/ns/mnt > {record}/{name}.ns; echo "$@" > {record}/{name}.args'
+    script = (
+        f"cat > {record}/{name}.json; readlink /proc/self/ns/mnt > {record}/{name}.ns; "
+        f'echo "$@" > {record}/{name}.args'
+    )
     return rs.Hook(path="/bin/sh", args=["sh", "-c", script, "arg0", "one", "two"], env=["DYT=1"])
 
 

@@ -49,10 +49,13 @@ def test_state_fields_through_the_lifecycle(lab: Lab) -> None:
     assert created["bundle"] == str(bundle)
     assert created["rootfs"] == str(bundle / "rootfs")
     assert created["annotations"] == {"dyt.note": "x"}
-    assert isinstance(created["ociVersion"], str) and created["ociVersion"]
-    assert isinstance(created["created"], str) and created["created"].endswith("Z")
+    assert isinstance(created["ociVersion"], str)
+    assert created["ociVersion"]
+    assert isinstance(created["created"], str)
+    assert created["created"].endswith("Z")
     pid = created["pid"]
-    assert isinstance(pid, int) and pid > 0
+    assert isinstance(pid, int)
+    assert pid > 0
     assert os.path.exists(f"/proc/{pid}")
     lab.cmd("start", ident).ok()
     assert lab.state(ident)["status"] == "running"
