@@ -174,7 +174,8 @@ class LayerPipeline:
                 layer.readable.set()
                 channel.emit(Progress(status="Download complete", id=layer.short))
                 return
-            ingest = self._content.ingest(layer.desc.digest, layer.desc.size)
+            # A resumed ingest re-hashes what it already has: blocking work, so in a thread.
+            ingest = await asyncio.to_thread(self._content.ingest, layer.desc.digest, layer.desc.size)
             try:
                 layer.reader = ingest.reader()  # before any byte, so it sees them all
                 layer.readable.set()

@@ -9,7 +9,7 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +18,27 @@ from dockyard.errors import DockyardError
 from dockyard.image import ApplyOptions, ImageService
 from dockyard.image.archive import apply_layer
 from dockyard.registry import Reference
-from tests.integration.image.conftest import drain, host_files, make_service
+from tests.integration.image.conftest import drain, host_files, make_service, run_pull
+from tests.support import oci_layouts
+from tests.support.registry import RunningRegistry, open_registry, push_image
 from tests.unit.image.fakeregistry import FakeRegistry
 from tests.unit.image.tarfixtures import BREAKOUTS, Breakout, compress, image_blobs, layer_tar, sha256
 
-METHODS = ("apply", "pull", "load", "import")
+METHODS = ("apply", "pull", "registry", "load", "import")
+
+
+@pytest.fixture(scope="module")
+def corpus_registry() -> Iterator[RunningRegistry]:
+    """A real registry serving every corpus case as ``corpus/<case>:1`` (it checks digests only)."""
+    with open_registry() as running:
+        for case in BREAKOUTS:
+            tar = layer_tar(case.entries)
+            layer = oci_layouts.Layer(tar=tar, blob=compress(tar, "gzip"), created_by=case.name)
+            image = oci_layouts.build_image(
+                case.name.lower(), [layer], repo=f"corpus/{case.name.lower()}", tag="1"
+            )
+            push_image(running, image)
+        yield running
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -52,9 +68,16 @@ def _save_archive(tar: bytes) -> bytes:
     return out.getvalue()
 
 
-def deliver(case: Breakout, method: str, root: Path) -> Path:
+def deliver(case: Breakout, method: str, root: Path, registry: RunningRegistry | None) -> Path:
     """Unpack the case's layer by ``method``; the directory it landed in."""
     tar = layer_tar(case.entries)
+    if method == "registry":
+        assert registry is not None
+        name = f"{registry.host}/corpus/{case.name.lower()}:1"
+        service, _ = run_pull(root, name)
+        snap = service.snapshots.get(service.get(name).top_layer or "")
+        assert snap is not None
+        return service.snapshots.fs(snap)
     if method == "apply":
         layer = root / "layer"
         layer.mkdir()
@@ -120,7 +143,10 @@ def _outside(root: Path) -> list[tuple[str, int, int]]:
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("case", BREAKOUTS, ids=lambda c: c.name)
-def test_breakout_corpus_as_root(case: Breakout, method: str, data_root: Path) -> None:
+def test_breakout_corpus_as_root(
+    case: Breakout, method: str, data_root: Path, request: pytest.FixtureRequest
+) -> None:
+    registry = request.getfixturevalue("corpus_registry") if method == "registry" else None
     canary = data_root / "canary"
     (canary / "etc").mkdir(parents=True)
     (canary / "etc/passwd").write_text("canary")
@@ -129,9 +155,9 @@ def test_breakout_corpus_as_root(case: Breakout, method: str, data_root: Path) -
 
     if case.error:
         with pytest.raises(DockyardError):
-            deliver(case, method, data_root)
+            deliver(case, method, data_root, registry)
     else:
-        layer = deliver(case, method, data_root)
+        layer = deliver(case, method, data_root, registry)
         for path, expected in case.files.items():
             _check(layer, path, expected)
 
