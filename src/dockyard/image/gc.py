@@ -4,7 +4,8 @@ There are no reference counts on disk: what is in use is computed from the recor
 (containerd's GC, without leases).
 
 - **Layers** in use are the parent chains of every image's top layer and of every container's
-  init layer. Any other committed layer is removed, children before parents.
+  init layer, and of layers younger than the grace period (a pull commits its layers before its
+  image record). Any other committed layer is removed, children before parents.
 - **Blobs** in use are image configs (the IDs), the manifests and indexes images were pulled as
   (``manifest_digest`` and repo digests), and the blobs committed layers were unpacked from.
   Other blobs are removed once older than a grace period, so a ``load`` that has stored its
@@ -127,7 +128,7 @@ def collect(
         if unwanted:
             snapshots.discard(snap)
             report.snapshots.append(snap.key)
-    _collect_layers(store, snapshots, report)
+    _collect_layers(store, snapshots, report, newer_than=now - grace)
     used = blobs_in_use(db, snapshots)
     for digest in list(content.digests()):
         if str(digest) in used:
@@ -148,8 +149,15 @@ def collect(
     return report
 
 
-def _collect_layers(store: ImageStore, snapshots: Snapshotter, report: GcReport) -> None:
+def _collect_layers(
+    store: ImageStore, snapshots: Snapshotter, report: GcReport, *, newer_than: float
+) -> None:
+    # A layer younger than the grace period may belong to a pull that has not written its image
+    # record yet; it (and so everything under it) is left for a later collection.
     used = layers_in_use(store, snapshots)
+    for snap in snapshots.layers():
+        if snap.created > newer_than:
+            used.update(s.key for s in snapshots.chain(snap.key))
     while True:
         candidates = [s for s in snapshots.layers() if s.key not in used and not snapshots.children(s.key)]
         if not candidates:

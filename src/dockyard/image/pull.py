@@ -89,7 +89,10 @@ class Puller:
         apply_options: ApplyOptions | None = None,
         concurrency: int = 3,
         unpackers: int = 2,
+        locks: KeyedLocks | None = None,
     ) -> None:
+        """``locks`` must be shared by every puller of one store: it serialises work on one blob
+        or one layer between concurrent pulls."""
         self._content = content
         self._snapshots = snapshots
         self._store = store
@@ -97,7 +100,7 @@ class Puller:
         self._apply = apply_options or ApplyOptions()
         self._concurrency = concurrency
         self._unpackers = unpackers
-        self._locks = KeyedLocks()
+        self._locks = locks or KeyedLocks()
 
     def pull(
         self, ref: Reference, *, platform: Platform | None = None, auth: AuthConfig | None = None

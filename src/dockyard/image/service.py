@@ -44,6 +44,7 @@ from dockyard.image.transfer import save_archive
 from dockyard.oci.image_spec import MAX_CONFIG_SIZE, ImageConfig, Platform, parse_image_config
 from dockyard.registry import Reference
 from dockyard.util.db import Database
+from dockyard.util.locks import KeyedLocks
 
 if TYPE_CHECKING:
     from dockyard.registry.auth import AuthConfig
@@ -105,6 +106,7 @@ class ImageService:
         self.snapshots = Snapshotter(paths.snapshots_root, db, sync=sync)
         self._apply = apply_options or ApplyOptions()
         self._registry = registry
+        self._locks = KeyedLocks()  # shared by all pulls: one download per blob, one unpack per layer
         for line in self.snapshots.recover():
             log.info("image store recovery: %s", line)
 
@@ -118,6 +120,7 @@ class ImageService:
             store=self.store,
             registry=self._registry,
             apply_options=self._apply,
+            locks=self._locks,
         )
 
     def pull(

@@ -269,3 +269,22 @@ def test_a_pull_killed_before_commit_leaves_nothing_trusted(tmp_path: Path, regi
     assert not leftover.exists()
     pull(restarted, "alpine")
     assert restarted.fsck() == []
+
+
+def test_concurrent_pulls_of_one_image_share_the_work(tmp_path: Path) -> None:
+    registry = FakeRegistry(chunk=8192, delay=0.001)
+    registry.push("alpine", "latest", image_blobs([BASE, APP]))
+    registry.push("app", "2", image_blobs([BASE, APP, [f("extra", b"x")]]))
+    service = make_service(tmp_path, registry)
+
+    async def both() -> list[list[Progress]]:
+        return await asyncio.gather(
+            drain(service.pull(Reference.parse("alpine"))), drain(service.pull(Reference.parse("app:2")))
+        )
+
+    asyncio.run(both())
+
+    assert sorted(t for i in service.list() for t in i.repo_tags) == ["alpine:latest", "app:2"]
+    downloads = [key for key, _ in registry.requests]
+    assert len(downloads) == len(set(downloads))  # no blob fetched twice
+    assert service.fsck() == []

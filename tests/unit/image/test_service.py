@@ -106,6 +106,8 @@ def test_gc_removes_unreferenced_layers_blobs_and_stale_ingests(service: ImageSe
     old = time.time() - 3600
     for digest in service.content.digests():
         os.utime(service.content.path(digest), (old, old))
+    service.snapshots._db.execute("UPDATE image_snapshots SET created = ?", (old,))
+    assert service.gc(grace=7200).layers == []  # too young to collect
 
     report = service.gc(live_containers=set(), grace=60)
 
