@@ -41,6 +41,7 @@ from dockyard.image.snapshots import Snapshotter
 from dockyard.image.store import Image, ImageStore, parse_created
 from dockyard.image.streams import ChunkPipe, feed_pipe
 from dockyard.image.transfer import save_archive
+from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import MAX_CONFIG_SIZE, ImageConfig, Platform, parse_image_config
 from dockyard.registry import Reference
 from dockyard.util.db import Database
@@ -291,7 +292,7 @@ class ImageService:
         used = gc.blobs_in_use(self._db, self.snapshots)
         for digest in {image.id, image.manifest_digest}:
             if digest and digest not in used:
-                self.content.delete(Image(id=digest).config_digest)
+                self.content.delete(Digest.parse(digest))
         return removed
 
     def prune(
