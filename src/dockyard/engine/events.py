@@ -265,7 +265,7 @@ class EventBus:
                 continue  # a damaged journal row is skipped, never fatal
         return events
 
-    async def subscribe(
+    def subscribe(
         self,
         *,
         since: float | None = None,
@@ -274,8 +274,10 @@ class EventBus:
     ) -> AsyncIterator[Event]:
         """Past events from the journal (with ``since``), then live ones until ``until``.
 
-        Without ``since`` only live events are delivered; with ``until`` in the past only the
-        journal is replayed. The iterator ends at ``until`` (or when the bus closes).
+        The subscription starts when this is called (not at the first iteration), so nothing
+        published afterwards is missed. Without ``since`` only live events are delivered; with
+        ``until`` in the past only the journal is replayed. The iterator ends at ``until`` (or
+        when the bus closes).
 
         Raises:
             InvalidArgument: a filter key dockerd does not accept, or ``since`` after ``until``.
@@ -284,17 +286,25 @@ class EventBus:
         if since is not None and until is not None and since > until:
             raise InvalidArgument("since time cannot be after until time")
         queue: asyncio.Queue[Event | None] = asyncio.Queue(_QUEUE_LIMIT)
-        self._subscribers.add(queue)  # before the replay, so nothing falls between the two
+        # Registering and reading the journal happen together, and publish() journals and
+        # enqueues in one synchronous call: every event is either in the replay or in the
+        # queue, never both, never neither.
+        self._subscribers.add(queue)
+        history = self.replay(since=since, until=until) if since is not None else []
+        return self._stream(queue, history, checked, until)
+
+    async def _stream(
+        self,
+        queue: asyncio.Queue[Event | None],
+        history: list[Event],
+        checked: dict[str, list[str]],
+        until: float | None,
+    ) -> AsyncIterator[Event]:
         try:
-            last = 0
-            if since is not None:
-                for event in self.replay(since=since, until=until):
-                    last = max(last, event.time_nano)
-                    if matches(event, checked):
-                        yield event
+            for event in history:
+                if matches(event, checked):
+                    yield event
             async for event in self._live(queue, until=until):
-                if event.time_nano <= last:
-                    continue  # already replayed from the journal
                 if matches(event, checked):
                     yield event
         finally:

@@ -223,6 +223,7 @@ class ContainerLifecycle:
         state = dataclasses.replace(
             container.state,
             status=ContainerStatus.EXITED,
+            started_at=record.started_at or container.state.started_at,  # the monitor saw it start
             pid=0,
             exit_code=record.exit_code,
             oom_killed=record.oom_killed,

@@ -76,11 +76,12 @@ async def create_netns(path: Path) -> None:
 
 def remove_netns(path: Path) -> None:
     """Unpin and delete a network namespace file; absent or unmounted files are fine."""
-    try:
-        libc.umount2(str(path), libc.MNT_DETACH)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOENT):
-            raise
+    if is_netns_mounted(path):
+        try:
+            libc.umount2(str(path), libc.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOENT):
+                raise
     try:
         os.unlink(path)
     except FileNotFoundError:

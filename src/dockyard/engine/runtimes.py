@@ -16,6 +16,7 @@ import logging
 import shutil
 
 from dockyard.config import DaemonConfig, RuntimeEntry, find_program
+from dockyard.engine.seams import RuntimeControl
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.oci.runtime_cli import OciRuntime
 from dockyard.util import jsoncodec, proc
@@ -40,13 +41,20 @@ def _builtin() -> list[RuntimeEntry]:
 class Runtimes:
     """Runtime entries by name, with a control client and a feature probe for each."""
 
-    def __init__(self, config: DaemonConfig, *, entries: list[RuntimeEntry] | None = None) -> None:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        entries: list[RuntimeEntry] | None = None,
+        controls: dict[str, RuntimeControl] | None = None,
+    ) -> None:
+        """``entries`` replaces the built-in table and ``controls`` the control clients (tests)."""
         table = {e.name: e for e in (entries if entries is not None else _builtin())}
         table.update({e.name: e for e in config.runtimes})
         self._entries = table
         self._paths = config.paths
         self.default = config.default_runtime
-        self._clients: dict[str, OciRuntime] = {}
+        self._clients: dict[str, RuntimeControl] = dict(controls or {})
         self._time_ns: dict[str, bool] = {}
 
     def names(self) -> tuple[str, ...]:
@@ -68,7 +76,7 @@ class Runtimes:
         """The runtime's ``--root``."""
         return str(self._paths.runtime_root(name))
 
-    def control(self, name: str) -> OciRuntime:
+    def control(self, name: str) -> RuntimeControl:
         """The control client (kill, pause, state, ...) for runtime ``name``."""
         client = self._clients.get(name)
         if client is None:

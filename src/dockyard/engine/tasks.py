@@ -31,7 +31,7 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +87,7 @@ class TaskRunner:
         facts: HostFacts,
         seccomp: SeccompProvider,
         monotonic: Callable[[], float],
+        create_netns: Callable[[Path], Awaitable[None]] = netns.create_netns,
     ) -> None:
         self._paths = paths
         self._images = images
@@ -95,6 +96,7 @@ class TaskRunner:
         self._facts = facts
         self._seccomp = seccomp
         self._monotonic = monotonic
+        self._create_netns = create_netns
 
     # --- paths ------------------------------------------------------------------------------
     def rootfs(self, container_id: str) -> Path:
@@ -125,7 +127,7 @@ class TaskRunner:
         netns_path = self.netns_path(container)
         prepare = asyncio.to_thread(self._prepare_bundle, container, facts, netns_path)
         if netns_path is not None:
-            results = await asyncio.gather(prepare, netns.create_netns(netns_path), return_exceptions=True)
+            results = await asyncio.gather(prepare, self._create_netns(netns_path), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 if not isinstance(results[0], BaseException):

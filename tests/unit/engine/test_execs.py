@@ -1,0 +1,107 @@
+"""Exec bookkeeping over fake monitors."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from dockyard.engine.container import ContainerConfig, HostConfig
+from dockyard.engine.execs import ExecConfig, exec_process
+from dockyard.engine.users import ResolvedUser
+from dockyard.errors import Conflict, ContainerNotRunning, ContainerPaused, InvalidArgument, NoSuchExec
+from tests.support.engine_fakes import Harness, make_container, make_harness
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return make_harness(tmp_path)
+
+
+async def _eventually(check: object) -> None:
+    for _ in range(500):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached within 5 s")
+
+
+async def test_exec_on_a_stopped_container_is_dockers_conflict(h: Harness) -> None:
+    cid = await h.run()
+    await h.containers.kill(cid)
+    with pytest.raises(ContainerNotRunning, match=f"^Container {cid} is not running$"):
+        await h.execs.create(cid, ExecConfig(cmd=("ls",)))
+
+
+async def test_exec_on_a_paused_container_is_refused(h: Harness) -> None:
+    cid = await h.run()
+    await h.containers.pause(cid)
+    with pytest.raises(ContainerPaused, match="unpause the container before exec"):
+        await h.execs.create(cid, ExecConfig(cmd=("ls",)))
+
+
+async def test_an_empty_command_is_refused(h: Harness) -> None:
+    cid = await h.run()
+    with pytest.raises(InvalidArgument):
+        await h.execs.create(cid, ExecConfig())
+
+
+async def test_an_exec_runs_streams_and_records_its_exit_code(h: Harness) -> None:
+    cid = await h.run()
+    exec_id = await h.execs.create(cid, ExecConfig(cmd=("sh", "-c", "exit 5"), attach_stdout=True))
+    assert h.execs.inspect(exec_id).running is False
+    session = await h.execs.start(exec_id, detach=False)
+    assert session is not None
+    process = h.process(exec_id)
+    assert h.execs.inspect(exec_id).running
+    process.write("stdout", b"out\n")
+    process.exit(5)
+    assert await session.read() == b"\x01\x00\x00\x00\x00\x00\x00\x04out\n"
+    assert await session.read() == b""
+    await _eventually(lambda: h.execs.inspect(exec_id).exit_code == 5)
+    assert not h.execs.inspect(exec_id).running
+    actions = h.actions(cid)
+    assert "exec_create: sh -c exit 5" in actions
+    assert "exec_die" in actions
+    with pytest.raises(Conflict, match="has already run"):
+        await h.execs.start(exec_id, detach=True)
+
+
+async def test_a_detached_exec_returns_no_stream(h: Harness) -> None:
+    cid = await h.run()
+    exec_id = await h.execs.create(cid, ExecConfig(cmd=("sleep", "9")))
+    assert await h.execs.start(exec_id, detach=True) is None
+    with pytest.raises(Conflict, match="is already running"):
+        await h.execs.start(exec_id, detach=True)
+    monitor = h.monitors.last(exec_id)
+    assert monitor.config.mode == "exec"
+    assert monitor.config.container_id == cid
+
+
+async def test_unknown_exec_ids_are_no_such_exec(h: Harness) -> None:
+    with pytest.raises(NoSuchExec, match="No such exec instance: nope"):
+        h.execs.inspect("nope")
+
+
+def test_the_exec_process_merges_env_and_inherits_the_containers_capabilities() -> None:
+    container = make_container(
+        config=ContainerConfig(hostname="abc", env=("A=1", "PATH=/opt"), working_dir="/srv"),
+        host_config=HostConfig(cap_drop=("ALL",), cap_add=("CHOWN",)),
+    )
+    process = exec_process(
+        container,
+        ExecConfig(cmd=("id",), env=("A=2", "B=3"), tty=True),
+        user=ResolvedUser(uid=5, gid=6),
+        last_cap=40,
+    )
+    assert process.env == ["PATH=/opt", "HOSTNAME=abc", "TERM=xterm", "A=2", "B=3", "HOME=/"]
+    assert process.cwd == "/srv"
+    assert process.capabilities is not None
+    assert process.capabilities.bounding == ["CAP_CHOWN"]
+    assert (process.user.uid, process.user.gid) == (5, 6)
+    privileged = exec_process(
+        container, ExecConfig(cmd=("id",), privileged=True), user=ResolvedUser(), last_cap=40
+    )
+    assert privileged.capabilities is not None
+    assert len(privileged.capabilities.bounding) == 41
