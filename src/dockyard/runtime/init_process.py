@@ -72,6 +72,7 @@ class InitConfig:
         self.seccomp_program = seccomp_program
         self.runtime_hooks = runtime_hooks
         self.cgroup_binds: list[tuple[str, str]] = []
+        self.join_cgroup_late = False  # the parent moves init into the cgroup (see intermediate)
 
     def kept_fds(self) -> set[int]:
         fds = {0, 1, 2, self.channel.fileno()}
@@ -114,6 +115,8 @@ def _init(config: InitConfig) -> None:
         os.setsid()
     host_pid = int(os.readlink("/proc/self"))  # still the host's /proc: our pid as the host sees it
     root_fd = _prepare_rootfs(config)
+    if config.join_cgroup_late:
+        config.channel.expect("joined")
     if config.runtime_hooks:
         config.channel.send("hooks")
         config.channel.expect("hooks-done")

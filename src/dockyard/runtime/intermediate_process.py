@@ -4,9 +4,12 @@ runc does this in C (``nsexec``) before the Go runtime starts; here it is a fork
 of the parent (``main_process``), non-dumpable and never visible inside the container's pid
 namespace (it stays in the host's; only its child is pid 1 of the new one). In order:
 
-1. join the container's cgroup (``add_process(getpid())``) *before* unsharing the cgroup
-   namespace, so that namespace's root is the container's cgroup; note each hierarchy's host
-   directory for the ``/sys/fs/cgroup`` binds while ``/proc/self/cgroup`` still shows host paths;
+1. with a new cgroup namespace, join the container's cgroup (``add_process(getpid())``) *before*
+   unsharing it, so that namespace's root is the container's cgroup. Without one, the parent
+   moves init into the cgroup while init builds the rootfs (``InitConfig.join_cgroup_late``):
+   the first write to a v1 ``cgroup.procs`` waits for an RCU grace period (~9 ms here), which
+   then overlaps init's mount work instead of adding to it. Either way, note each hierarchy's
+   host directory for the ``/sys/fs/cgroup`` binds from the parent's view;
 2. with a new user namespace: ``unshare(CLONE_NEWUSER)``, ask the parent to write ``uid_map`` and
    ``gid_map`` (only a process outside can map host ids; user_namespaces(7)), then become root
    inside it;
@@ -49,10 +52,12 @@ def run_intermediate(config: InitConfig, cgroup: Cgroup | None) -> None:
 
 def _intermediate(config: InitConfig, cgroup: Cgroup | None) -> int:
     libc.prctl(libc.PR_SET_DUMPABLE, 0)  # inherited by init at fork
-    if cgroup is not None:
+    if cgroup is not None and not config.join_cgroup_late:
         cgroup.add_process(os.getpid())
     if any(m.type in ("cgroup", "cgroup2") for m in config.spec.mounts):
         config.cgroup_binds = cgroup_binds()
+        if config.join_cgroup_late and cgroup is not None:
+            config.cgroup_binds = _binds_for(config.cgroup_binds, cgroup)
     plan = config.plan
     if plan.creates("user"):
         libc.unshare(libc.CLONE_NEWUSER)
@@ -80,6 +85,17 @@ def _intermediate(config: InitConfig, cgroup: Cgroup | None) -> int:
     if pid == 0:
         init_process.run_init(config)
     return pid
+
+
+def _binds_for(binds: list[tuple[str, str]], cgroup: Cgroup) -> list[tuple[str, str]]:
+    """Point each bind at the container's cgroup directory (we are not in it yet)."""
+    dirs = list(cgroup.paths().values())
+    out = []
+    for name, source in binds:
+        hierarchy = source if not name else source[: source.index("/" + name) + len(name) + 1]
+        match = next((d for d in dirs if d.startswith(hierarchy.rstrip("/") + "/")), None)
+        out.append((name, match or source))
+    return out
 
 
 def _write_time_offsets(config: InitConfig) -> None:

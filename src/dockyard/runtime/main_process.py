@@ -191,6 +191,7 @@ def _create_locked(
         seccomp_program=program,
         runtime_hooks=bool(hook_set and (hook_set.prestart or hook_set.create_runtime)),
     )
+    config.join_cgroup_late = creation.cgroup is not None and not plan.creates("cgroup")
     intermediate = os.fork()
     if intermediate == 0:
         from dockyard.runtime import intermediate_process
@@ -271,6 +272,9 @@ def _talk_to_children(
         creation.init_pid = int(str(channel.expect("pid")["pid"]))
     finally:
         os.waitpid(intermediate, 0)
+    if creation.cgroup is not None and not plan.creates("cgroup"):
+        creation.cgroup.add_process(creation.init_pid)  # while init builds its rootfs
+        channel.send("joined")
     while True:
         msg = channel.recv()
         if msg is None:
