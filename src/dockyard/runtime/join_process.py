@@ -123,7 +123,7 @@ def exec_command(root: str, parsed: Parsed) -> int:
     """
     container = RuntimeContainer.load(root, parsed.args[0])
     with locks.FileLock(container.lock_path()):
-        joiner, pid = _start(container, parsed)
+        pid = _start(container, parsed)
     if parsed.flag("pid-file"):
         atomicfile.write_atomic(os.path.abspath(str(parsed.flag("pid-file"))), str(pid), durable=False)
     if parsed.has("detach"):
@@ -133,7 +133,7 @@ def exec_command(root: str, parsed: Parsed) -> int:
     return run_process.wait_forwarding(pid)
 
 
-def _start(container: RuntimeContainer, parsed: Parsed) -> tuple[_Joiner, int]:
+def _start(container: RuntimeContainer, parsed: Parsed) -> int:
     status = container.status()
     if status == "stopped":
         raise Conflict("cannot exec in a stopped container")
@@ -149,7 +149,7 @@ def _start(container: RuntimeContainer, parsed: Parsed) -> tuple[_Joiner, int]:
         joiner.seccomp_program = seccomp.compile(spec.linux.seccomp)
     joiner.ns_fds = _open_namespaces(container)
     try:
-        return joiner, _fork_joiner(joiner, parsed)
+        return _fork_joiner(joiner, parsed)
     finally:
         for _, fd in joiner.ns_fds:
             os.close(fd)
