@@ -136,7 +136,9 @@ async def _settle() -> None:
 def run_async_test(pyfuncitem: pytest.Function) -> bool | None:
     """A ``pytest_pyfunc_call`` body: run ``async def`` tests in a fresh asyncio loop.
 
-    The engine is asyncio; this keeps its tests free of a plugin dependency.
+    The engine is asyncio; this keeps its tests free of a plugin dependency. Fixture values with
+    an ``async_teardown`` coroutine method are torn down in the test's own loop, after the test,
+    pass or fail (asyncio objects such as subprocess transports belong to the loop that made them).
     """
     import inspect
 
@@ -145,7 +147,17 @@ def run_async_test(pyfuncitem: pytest.Function) -> bool | None:
         return None
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    asyncio.run(function(**kwargs))
+
+    async def run() -> None:
+        try:
+            await function(**kwargs)
+        finally:
+            for value in pyfuncitem.funcargs.values():
+                teardown = getattr(value, "async_teardown", None)
+                if teardown is not None:
+                    await teardown()
+
+    asyncio.run(run())
     return True
 
 
