@@ -106,7 +106,7 @@ class LayerPipeline:
         options: ApplyOptions,
         locks: KeyedLocks,
         downloads: int = 3,
-        unpackers: int = 2,
+        unpackers: int = 3,
     ) -> None:
         self._content = content
         self._snapshots = snapshots

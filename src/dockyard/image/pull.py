@@ -88,7 +88,7 @@ class Puller:
         registry: Registry,
         apply_options: ApplyOptions | None = None,
         concurrency: int = 3,
-        unpackers: int = 2,
+        unpackers: int = 3,
         locks: KeyedLocks | None = None,
     ) -> None:
         """``locks`` must be shared by every puller of one store: it serialises work on one blob
