@@ -81,8 +81,12 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self._path)
+        except BaseException:
+            sock.close()
+            raise
         self.sock = sock
 
 
@@ -228,13 +232,16 @@ class DaemonHarness:
             self.process = subprocess.Popen(
                 self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
             )
+        # "daemon ready" in *our* log, not just a /_ping answer: another daemon may hold the socket.
+        ready_mark = self.log().count("daemon ready") + 1
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise DaemonError(f"dockyardd exited with {self.process.returncode}\n{self._tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if self.request("GET", "/_ping").status == 200:
-                    return
+            if self.log().count("daemon ready") >= ready_mark:
+                with contextlib.suppress(OSError, http.client.HTTPException):
+                    if self.request("GET", "/_ping").status == 200:
+                        return
             time.sleep(0.05)
         raise DaemonError(f"dockyardd did not answer /_ping within {self.timeout}s\n{self._tail()}")
 

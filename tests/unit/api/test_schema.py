@@ -1,58 +1,19 @@
 """Every JSON answer validates against the Engine API's own schema (v1.41 and v1.55).
 
-The Swagger 2.0 definitions are used as JSON Schema (draft 4) with one relaxation: any value
-may be ``null``, because dockerd itself sends ``null`` for Go's nil slices, maps and pointers
-(``"Cmd": null``, ``"ExecIDs": null``) where Swagger 2.0 cannot say so. Types, required fields
-and enums are enforced as written.
+See ``tests/unit/api/spec.py`` for how the Swagger definitions are used as JSON Schema.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 import time
-from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from tests.unit.api.conftest import ServerThread
-from tests.unit.api.spec import load_spec
-
-
-def _nullable(node: Any) -> Any:
-    if isinstance(node, dict):
-        out = {k: _nullable(v) for k, v in node.items() if k != "example"}
-        kind = out.get("type")
-        if isinstance(kind, str):
-            out["type"] = [kind, "null"]
-            if "enum" in out:
-                out["enum"] = [*out["enum"], None]
-        return out
-    if isinstance(node, list):
-        return [_nullable(v) for v in node]
-    return node
-
-
-@functools.cache
-def _definitions(version: str) -> dict[str, Any]:
-    return _nullable(copy.deepcopy(load_spec(version)["definitions"]))  # type: ignore[no-any-return]
-
-
-def _response_schema(version: str, path: str, method: str, status: int) -> dict[str, Any]:
-    operation = load_spec(version)["paths"][path][method]
-    return _nullable(copy.deepcopy(operation["responses"][status]["schema"]))  # type: ignore[no-any-return]
-
-
-def validate(document: object, schema: dict[str, Any], version: str) -> None:
-    root = {**schema, "definitions": _definitions(version)}
-    jsonschema.Draft4Validator(root).validate(document)
-
-
-def validate_definition(document: object, name: str, version: str) -> None:
-    validate(document, {"$ref": f"#/definitions/{name}"}, version)
-
+from tests.unit.api.spec import response_schema as _response_schema
+from tests.unit.api.spec import validate, validate_definition
 
 VERSIONS = [("1.41", "/v1.41"), ("1.55", "/v1.45")]
 
