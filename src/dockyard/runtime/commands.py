@@ -109,11 +109,11 @@ def _create_options(parsed: Parsed, *, use_fifo: bool) -> CreateOptions:
 
 
 def cmd_start(parsed: Parsed, log: _Log) -> int:
-    from dockyard.runtime import main_process
+    from dockyard.runtime import lifecycle
 
     container = _load(parsed)
     with locks.FileLock(container.lock_path()):
-        for warning in main_process.start(container):
+        for warning in lifecycle.start(container):
             log.write("warning", warning)
     return 0
 
@@ -183,7 +183,7 @@ def _wait_dead(container: RuntimeContainer, timeout: float = 10.0) -> None:
 
 
 def cmd_delete(parsed: Parsed, log: _Log) -> int:
-    from dockyard.runtime import main_process
+    from dockyard.runtime import lifecycle
 
     try:
         container = _load(parsed)
@@ -202,7 +202,7 @@ def cmd_delete(parsed: Parsed, log: _Log) -> int:
             if container.is_alive():
                 signal_init(container, 9)
             _wait_dead(container)
-        for warning in main_process.delete_stopped(container):
+        for warning in lifecycle.delete_stopped(container):
             log.write("warning", warning)
     return 0
 

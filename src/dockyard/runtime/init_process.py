@@ -34,6 +34,7 @@ from dockyard.util import libc, securejoin
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
+    from collections.abc import Callable
 
     from dockyard.oci.runtime_spec import Spec
     from dockyard.runtime.namespaces import NamespacePlan
@@ -82,9 +83,14 @@ class InitConfig:
         return fds
 
 
-def run_init(config: InitConfig) -> None:
-    """Run init to its exec; on failure report to the parent and ``_exit(1)``. Never returns."""
+def run_init(config: InitConfig, prepare: Callable[[], None] | None = None) -> None:
+    """Run init to its exec (after ``prepare``); on failure report to the parent and ``_exit(1)``.
+
+    Never returns.
+    """
     try:
+        if prepare is not None:
+            prepare()
         _init(config)
         message = "init: exec returned"
     except BaseException as exc:  # the process boundary: every failure goes to the parent

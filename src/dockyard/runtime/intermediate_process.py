@@ -18,6 +18,12 @@ namespace (it stays in the host's; only its child is pid 1 of the new one). In o
    namespace's offsets;
 5. fork init, send its pid (as the host sees it) to the parent, ``_exit(0)``. The parent is a
    child subreaper during ``run``, so init is reparented to it.
+
+Without a user namespace the intermediate process is not needed: pid and time namespaces only
+affect children, so the parent unshares (or joins) them, forks init directly and restores its
+own with setns(2); init then does steps 1, 3 and 4 itself (``run_init_directly``). That saves a
+fork, an exit and a wait on every container start. A new user namespace keeps the chain: the
+pid namespace must be created *inside* it, by a process that is already in it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ if TYPE_CHECKING:
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.init_process import InitConfig
 
-__all__ = ["cgroup_binds", "run_intermediate"]
+__all__ = ["CHILDREN_ONLY", "cgroup_binds", "enter_namespaces", "run_init_directly", "run_intermediate",
+           "write_time_offsets"]  # fmt: skip
+
+CHILDREN_ONLY = ("pid", "time")
+"""Namespaces that unshare/setns apply to the caller's future children, not to the caller."""
 
 _NOT_CONTROLLERS = frozenset({"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode"})
 
@@ -52,6 +62,24 @@ def run_intermediate(config: InitConfig, cgroup: Cgroup | None) -> None:
 
 def _intermediate(config: InitConfig, cgroup: Cgroup | None) -> int:
     libc.prctl(libc.PR_SET_DUMPABLE, 0)  # inherited by init at fork
+    enter_namespaces(config, cgroup, children_only_done=False)
+    pid = os.fork()
+    if pid == 0:
+        init_process.run_init(config)
+    return pid
+
+
+def run_init_directly(config: InitConfig, cgroup: Cgroup | None) -> None:
+    """Init forked straight from the parent (no user namespace): enter the rest, then init."""
+    init_process.run_init(config, prepare=lambda: enter_namespaces(config, cgroup, children_only_done=True))
+
+
+def enter_namespaces(config: InitConfig, cgroup: Cgroup | None, *, children_only_done: bool) -> None:
+    """Cgroup, user namespace, joins and unshares, in that order (see the module essay).
+
+    With ``children_only_done`` the parent already made (or joined) the pid and time
+    namespaces, which only its children enter, and forked us into them.
+    """
     if cgroup is not None and not config.join_cgroup_late:
         cgroup.add_process(os.getpid())
     if any(m.type in ("cgroup", "cgroup2") for m in config.spec.mounts):
@@ -69,6 +97,8 @@ def _intermediate(config: InitConfig, cgroup: Cgroup | None) -> int:
         except OSError:
             pass  # root of the namespace is not mapped; the process keeps the overflow ids
     for kind, path in plan.join:
+        if children_only_done and kind in CHILDREN_ONLY:
+            continue
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             libc.setns(fd, 0)
@@ -76,15 +106,11 @@ def _intermediate(config: InitConfig, cgroup: Cgroup | None) -> int:
             raise OSError(exc.errno, f"failed to join {kind} namespace {path}: {exc.strerror}") from None
         finally:
             os.close(fd)
-    flags = plan.unshare_flags(exclude=("user",))
+    flags = plan.unshare_flags(exclude=("user", *(CHILDREN_ONLY if children_only_done else ())))
     if flags:
         libc.unshare(flags)
-    if plan.creates("time"):
-        _write_time_offsets(config)
-    pid = os.fork()
-    if pid == 0:
-        init_process.run_init(config)
-    return pid
+    if plan.creates("time") and not children_only_done:
+        write_time_offsets(config)
 
 
 def _binds_for(binds: list[tuple[str, str]], cgroup: Cgroup) -> list[tuple[str, str]]:
@@ -98,7 +124,7 @@ def _binds_for(binds: list[tuple[str, str]], cgroup: Cgroup) -> list[tuple[str, 
     return out
 
 
-def _write_time_offsets(config: InitConfig) -> None:
+def write_time_offsets(config: InitConfig) -> None:
     """time_namespaces(7): ``<clock> <secs> <nanosecs>`` lines, before any process enters it."""
     offsets = config.spec.linux.time_offsets if config.spec.linux else {}
     lines = []

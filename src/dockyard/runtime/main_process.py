@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.errors import Conflict, InvalidArgument, SystemFailure
+from dockyard.errors import InvalidArgument, SystemFailure
 from dockyard.oci import runtime_spec
 from dockyard.oci.state import rfc3339_nano
 from dockyard.runtime import exec_helper, hooks, namespaces
@@ -40,7 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.runtime.cgroups import Cgroup
 
-__all__ = ["CreateOptions", "create", "delete_stopped", "load_bundle", "start"]
+__all__ = ["CreateOptions", "create", "load_bundle"]
 
 
 class CreateOptions:
@@ -192,12 +192,7 @@ def _create_locked(
         runtime_hooks=bool(hook_set and (hook_set.prestart or hook_set.create_runtime)),
     )
     config.join_cgroup_late = creation.cgroup is not None and not plan.creates("cgroup")
-    intermediate = os.fork()
-    if intermediate == 0:
-        from dockyard.runtime import intermediate_process
-
-        parent.close()
-        intermediate_process.run_intermediate(config, creation.cgroup)
+    intermediate = _fork_init(config, creation, parent)
     for fd in (child.fileno(), fifo_fd, config.helper_fd, console.fileno() if console else None):
         if fd is not None:
             os.close(fd)
@@ -224,6 +219,53 @@ def _create_locked(
     container.save()
     if options.pid_file:
         atomicfile.write_atomic(os.path.abspath(options.pid_file), str(creation.init_pid), durable=False)
+
+
+def _fork_init(config: InitConfig, creation: _Creation, parent: object) -> int | None:
+    """Fork the intermediate process (returns its pid), or init itself (returns None).
+
+    Without a user namespace, init is forked directly (intermediate_process.py's essay): we
+    unshare or join the pid and time namespaces for our children, fork, and restore our own.
+    We are made non-dumpable first, so init is from its first instruction.
+    """
+    from dockyard.runtime import intermediate_process
+
+    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+    plan = config.plan
+    if plan.has("user"):
+        pid = os.fork()
+        if pid == 0:
+            parent.close()  # type: ignore[attr-defined]
+            intermediate_process.run_intermediate(config, creation.cgroup)
+        return pid
+    restore = []
+    try:
+        for kind, flag in (("pid", libc.CLONE_NEWPID), ("time", libc.CLONE_NEWTIME)):
+            if not plan.has(kind):
+                continue
+            name = "pid_for_children" if kind == "pid" else "time_for_children"
+            restore.append((os.open(f"/proc/self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag))
+            joined = dict(plan.join).get(kind)
+            if joined is not None:
+                fd = os.open(joined, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    libc.setns(fd, flag)
+                finally:
+                    os.close(fd)
+            else:
+                libc.unshare(flag)
+                if kind == "time":
+                    intermediate_process.write_time_offsets(config)
+        pid = os.fork()
+        if pid == 0:
+            parent.close()  # type: ignore[attr-defined]
+            intermediate_process.run_init_directly(config, creation.cgroup)
+    finally:
+        for fd, flag in restore:
+            libc.setns(fd, flag)
+            os.close(fd)
+    creation.init_pid = pid
+    return None
 
 
 def _fill_cpusets(path: str | None) -> None:
@@ -259,19 +301,22 @@ def _talk_to_children(
     spec: runtime_spec.Spec,
     channel: object,
     plan: namespaces.NamespacePlan,
-    intermediate: int,
+    intermediate: int | None,
 ) -> None:
     from dockyard.runtime.sync import Channel, ChildFailed
 
     assert isinstance(channel, Channel)
-    try:
-        if plan.creates("user"):
-            channel.expect("userns")
-            _write_id_maps(intermediate, spec)
-            channel.send("mapped")
-        creation.init_pid = int(str(channel.expect("pid")["pid"]))
-    finally:
-        os.waitpid(intermediate, 0)
+    if intermediate is None:
+        pass  # init was forked directly; its pid is known
+    else:
+        try:
+            if plan.creates("user"):
+                channel.expect("userns")
+                _write_id_maps(intermediate, spec)
+                channel.send("mapped")
+            creation.init_pid = int(str(channel.expect("pid")["pid"]))
+        finally:
+            os.waitpid(intermediate, 0)
     if creation.cgroup is not None and not plan.creates("cgroup"):
         creation.cgroup.add_process(creation.init_pid)  # while init builds its rootfs
         channel.send("joined")
@@ -321,67 +366,3 @@ def _run_runtime_hooks(options: CreateOptions, creation: _Creation, spec: runtim
     )
     hooks.run_hooks("prestart", spec.hooks.prestart, state)
     hooks.run_hooks("createRuntime", spec.hooks.create_runtime, state)
-
-
-def start(container: RuntimeContainer) -> list[str]:
-    """Let a created container's helper exec the process; returns poststart warnings.
-
-    Opens the exec fifo for reading, which unblocks the helper's open for writing; the byte it
-    writes says it passed the fifo. A pidfd of init in the same poll set ends the wait if init
-    dies first.
-
-    Raises:
-        Conflict: the container is not in the created state. SystemFailure: init died.
-    """
-    import select
-
-    status = container.status()
-    if status != "created":
-        if status == "stopped":
-            raise Conflict("cannot start a container that has stopped")
-        raise Conflict("cannot start an already running container")
-    fifo = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    pidfd = libc.pidfd_open(container.pid)
-    try:
-        poller = select.poll()
-        poller.register(fifo, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        while True:
-            ready = dict(poller.poll())
-            if ready.get(fifo, 0) & select.POLLIN and os.read(fifo, 1):
-                break
-            if pidfd in ready:
-                raise SystemFailure("cannot start container: container init exited")
-    finally:
-        os.close(pidfd)
-        os.close(fifo)
-    os.unlink(container.fifo_path)
-    return run_poststart(container)
-
-
-def run_poststart(container: RuntimeContainer) -> list[str]:
-    spec = runtime_spec.load_spec(container.spec_json())
-    if spec.hooks is None or not spec.hooks.poststart:
-        return []
-    return hooks.run_hooks("poststart", spec.hooks.poststart, container.state("running"), fatal=False)
-
-
-def delete_stopped(container: RuntimeContainer) -> list[str]:
-    """Run poststop hooks, destroy the cgroup, remove the state; returns hook warnings."""
-    warnings: list[str] = []
-    spec_json = container.spec_json()
-    if spec_json:
-        spec = runtime_spec.load_spec(spec_json)
-        if spec.hooks is not None and spec.hooks.poststop:
-            warnings = hooks.run_hooks(
-                "poststop", spec.hooks.poststop, container.state("stopped"), fatal=False
-            )
-    cgroup = container.cgroup()
-    if cgroup is not None:
-        if cgroup.is_frozen():
-            cgroup.thaw()
-        if cgroup.pids():
-            cgroup.kill_all(9)
-        cgroup.destroy()
-    container.remove_dir()
-    return warnings

@@ -13,7 +13,7 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # signal's C core: no enum import
 import os
 
-from dockyard.runtime import main_process
+from dockyard.runtime import lifecycle, main_process
 from dockyard.runtime.main_process import CreateOptions
 from dockyard.util import libc, locks
 
@@ -36,7 +36,7 @@ def run(options: CreateOptions, *, detach: bool, log: _Log) -> int:
     if detach:
         container = main_process.create(options)
         with locks.FileLock(container.lock_path()):
-            for warning in main_process.start(container):
+            for warning in lifecycle.start(container):
                 log.write("warning", warning)
         return 0
     libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
@@ -44,14 +44,14 @@ def run(options: CreateOptions, *, detach: bool, log: _Log) -> int:
     pid = container.pid
     previous = {sig: _signal.signal(sig, lambda s, _f: _forward(pid, s)) for sig in FORWARDED}
     try:
-        for warning in main_process.run_poststart(container):
+        for warning in lifecycle.run_poststart(container):
             log.write("warning", warning)
         status = _wait(pid)
     finally:
         for sig, handler in previous.items():
             _signal.signal(sig, handler)
     with locks.FileLock(container.lock_path()):
-        for warning in main_process.delete_stopped(container):
+        for warning in lifecycle.delete_stopped(container):
             log.write("warning", warning)
     return status
 
