@@ -196,11 +196,16 @@ def cmd_delete(parsed: Parsed, log: _Log) -> int:
         if status in ("running", "paused") and not parsed.has("force"):
             raise Conflict(f"cannot delete container {container.id} that is not stopped: {status}")
         if status != "stopped":
-            cgroup = container.cgroup()
-            if cgroup is not None:
-                cgroup.kill_all(9)
-            if container.is_alive():
+            # SIGKILL to init ends its whole pid namespace (pid_namespaces(7)); whatever is left
+            # (no pid namespace, a paused cgroup) goes in delete_stopped's kill_all.
+            if status == "paused":
+                cgroup = container.cgroup()
+                if cgroup is not None:
+                    cgroup.thaw()
+            try:
                 signal_init(container, 9)
+            except Conflict:
+                pass  # it died since we looked
             _wait_dead(container)
         for warning in lifecycle.delete_stopped(container):
             log.write("warning", warning)
