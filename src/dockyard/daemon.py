@@ -358,6 +358,21 @@ def _remove_signals() -> None:
         loop.remove_signal_handler(signum)
 
 
+def raise_open_files_limit() -> None:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit, as dockerd does.
+
+    Every client connection, attach stream and monitor socket is a descriptor, and the usual soft
+    limit of 1024 is reached by a few hundred idle clients. The hard limit is never exceeded
+    (raising it needs CAP_SYS_RESOURCE, which root lacks on some hosts).
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.debug("raised open files limit soft=%d hard=%d", hard, hard)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``dockyardd`` entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -365,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         log.error("dockyardd needs to be started with root privileges")
         return 1
+    raise_open_files_limit()
     try:
         config = config_from_args(args)
         asyncio.run(run_daemon(config))

@@ -317,9 +317,23 @@ def _mount_point(mount: MountPoint) -> dict[str, object]:
 
 
 def _endpoint(info: EndpointInfo) -> dict[str, object]:
-    document: dict[str, object] = {"IPAMConfig": None, "Links": None, "Aliases": None}
-    document.update(dump(info))
-    return document
+    """One ``NetworkSettings.Networks`` value, written out by hand: every list row has one."""
+    return {
+        "IPAMConfig": None,
+        "Links": None if info.links is None else list(info.links),
+        "Aliases": None if info.aliases is None else list(info.aliases),
+        "NetworkID": info.network_id,
+        "EndpointID": info.endpoint_id,
+        "Gateway": info.gateway,
+        "IPAddress": info.ip_address,
+        "IPPrefixLen": info.ip_prefix_len,
+        "IPv6Gateway": info.ipv6_gateway,
+        "GlobalIPv6Address": info.global_ipv6_address,
+        "GlobalIPv6PrefixLen": info.global_ipv6_prefix_len,
+        "MacAddress": info.mac_address,
+        "DriverOpts": None if info.driver_opts is None else dict(info.driver_opts),
+        "DNSNames": None if info.dns_names is None else list(info.dns_names),
+    }
 
 
 def network_settings_document(settings: NetworkSettings) -> dict[str, object]:

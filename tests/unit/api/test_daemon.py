@@ -201,3 +201,16 @@ def test_main_refuses_non_root(monkeypatch: pytest.MonkeyPatch) -> None:
         assert daemon.main([]) == 1
     finally:
         root.handlers[:], root.level = saved
+
+
+def test_open_files_limit_is_raised_to_the_hard_limit_only() -> None:
+    import resource
+
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        hard = saved[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        daemon.raise_open_files_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)

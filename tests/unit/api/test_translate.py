@@ -347,3 +347,19 @@ def test_generic_dump_and_load_are_inverse(config: ContainerConfig) -> None:
     assert loaded.cmd == config.cmd
     assert loaded.env == config.env
     assert loaded.labels == config.labels
+
+
+def test_endpoint_document_has_every_field() -> None:
+    from dockyard.api.translate_containers import _endpoint
+    from dockyard.engine import EndpointInfo
+
+    info = EndpointInfo(
+        network_id="n", ip_address="10.0.0.2", ip_prefix_len=16, aliases=("a",), dns_names=("d",)
+    )
+    document = _endpoint(info)
+    assert {k: v for k, v in document.items() if k not in ("IPAMConfig",)} == {
+        **dump(info),
+        "Aliases": ["a"],
+        "DNSNames": ["d"],
+    }
+    assert document["IPAMConfig"] is None
