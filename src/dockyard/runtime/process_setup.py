@@ -94,7 +94,10 @@ def apply_rlimits(process: Process) -> None:
         try:
             resource.setrlimit(number, (_unlimited(limit.soft), _unlimited(limit.hard)))
         except (OSError, ValueError) as exc:
+            # Python reports EPERM on a raised hard limit as ValueError; say it as the kernel does.
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            if "raise maximum limit" in str(reason):
+                reason = "operation not permitted"
             raise SystemFailure(f"error setting rlimit type {number}: {reason}") from None
 
 

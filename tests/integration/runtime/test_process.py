@@ -101,6 +101,24 @@ def test_rlimits(lab: Lab) -> None:
     assert result.stdout.split() == ["321", "654", "1111"]
 
 
+def test_rlimit_above_the_hard_limit_fails_like_runc(lab: Lab) -> None:
+    # Root here lacks CAP_SYS_RESOURCE: a hard limit above ours cannot be set, and runc fails.
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def too_high(spec: rs.Spec) -> None:
+        assert spec.process is not None
+        spec.process.rlimits = [rs.POSIXRlimit(type="RLIMIT_NOFILE", soft=1024, hard=hard + 1)]
+
+    if hard == resource.RLIM_INFINITY:
+        return
+    ident, bundle = lab.bundle(["true"], mutate=too_high)
+    result = lab.cmd("create", "--bundle", str(bundle), ident)
+    assert result.returncode == 1
+    assert "operation not permitted" in result.stderr.lower()
+
+
 def test_umask(lab: Lab) -> None:
     def umask(spec: rs.Spec) -> None:
         assert spec.process is not None
