@@ -39,7 +39,10 @@ def _bind(source: Path, destination: str) -> rs.Mount:
     return rs.Mount(destination=destination, type="bind", source=str(source), options=["rbind"])
 
 
-def test_s01_exe_overwrite(lab: Lab) -> None:
+def test_s01_exe_overwrite(lab: Lab, request: pytest.FixtureRequest) -> None:
+    if lab.runtime == "dockyard-runtime" and os.uname().machine != "x86_64":
+        # No sealed helper for this machine: init execs from Python (init_process.py's essay).
+        request.applymarker(pytest.mark.xfail(reason="no sealed exec helper on this machine", strict=False))
     before = {f: _sha256(f) for f in _protected_files(lab)}
     out = lab.dir / "watch"
     out.mkdir()
