@@ -159,7 +159,6 @@ def _create_locked(
 
         creation.cgroup = Cgroup.for_container(container.id, linux.cgroups_path)
         creation.cgroup.create()
-        _fill_cpusets(creation.cgroup.paths().get("cpuset"))
         creation.cgroup.set_resources(linux.resources)
     fifo_fd = None
     if options.use_fifo:
@@ -266,27 +265,6 @@ def _fork_init(config: InitConfig, creation: _Creation, parent: object) -> int |
             os.close(fd)
     creation.init_pid = pid
     return None
-
-
-def _fill_cpusets(path: str | None) -> None:
-    """Temporary: give new v1 cpuset directories their parent's cpus and mems.
-
-    cgroups_v1.make_dirs stops at the first missing parent and leaves the levels above the leaf
-    empty, so no task can join (ENOSPC). Remove once cgroups.py fills every level it creates.
-    """
-    if path is None or not os.path.isdir(path):
-        return
-    chain = []
-    while os.path.exists(os.path.join(path, "cpuset.cpus")):
-        chain.append(path)
-        path = os.path.dirname(path)
-    for directory in reversed(chain[:-1] if len(chain) > 1 else []):
-        parent = os.path.dirname(directory)
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            with open(os.path.join(directory, name), "r+") as f:
-                if not f.read().strip():
-                    with open(os.path.join(parent, name)) as p:
-                        f.write(p.read().strip())
 
 
 def _now_ns() -> int:
