@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Protocol
 
 __all__ = [
@@ -31,13 +32,20 @@ __all__ = [
     "Response",
     "StreamResponse",
     "encode_json",
+    "reason",
 ]
 
 MEDIA_JSON = "application/json"
 MEDIA_RAW = "application/vnd.docker.raw-stream"
 MEDIA_MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def reason(status: int) -> bytes:
+    """The standard reason phrase of a status (``b"Not Found"``; ``b""`` for an unknown one)."""
+    return _REASONS.get(status, b"")
 
 
 def encode_json(value: object) -> bytes:
