@@ -105,6 +105,7 @@ def _create_options(parsed: Parsed, *, use_fifo: bool) -> CreateOptions:
         pid_file=parsed.flag("pid-file"),
         console_socket=parsed.flag("console-socket"),
         use_fifo=use_fifo,
+        warmup=parsed.warmup,
     )
 
 
@@ -121,9 +122,8 @@ def cmd_start(parsed: Parsed, log: _Log) -> int:
 def cmd_run(parsed: Parsed, log: _Log) -> int:
     from dockyard.runtime import run_process
 
-    return run_process.run(
-        _create_options(parsed, use_fifo=parsed.has("detach")), detach=parsed.has("detach"), log=log
-    )
+    options = _create_options(parsed, use_fifo=parsed.has("detach"))
+    return run_process.run(options, detach=parsed.has("detach"), log=log)
 
 
 def cmd_state(parsed: Parsed, log: _Log) -> int:

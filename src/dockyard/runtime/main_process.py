@@ -39,6 +39,7 @@ from dockyard.util import atomicfile, jsoncodec, libc, locks
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.runtime.cgroups import Cgroup
+    from dockyard.runtime.migration_warmup import Warmup
 
 __all__ = ["CreateOptions", "create", "load_bundle"]
 
@@ -55,6 +56,7 @@ class CreateOptions:
         pid_file: str | None = None,
         console_socket: str | None = None,
         use_fifo: bool = True,
+        warmup: Warmup | None = None,
     ) -> None:
         self.root = root
         self.container_id = container_id
@@ -62,6 +64,7 @@ class CreateOptions:
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.use_fifo = use_fifo
+        self.warmup = warmup
 
 
 def load_bundle(bundle: str) -> tuple[runtime_spec.Spec, dict[str, object], str]:
@@ -191,6 +194,8 @@ def _create_locked(
         runtime_hooks=bool(hook_set and (hook_set.prestart or hook_set.create_runtime)),
     )
     config.join_cgroup_late = creation.cgroup is not None and not plan.creates("cgroup")
+    if options.warmup is not None:
+        options.warmup.wait()  # never fork with a second thread running
     intermediate = _fork_init(config, creation, parent)
     for fd in (child.fileno(), fifo_fd, config.helper_fd, console.fileno() if console else None):
         if fd is not None:
