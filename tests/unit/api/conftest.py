@@ -142,7 +142,7 @@ class ServerThread:
         assert reply.status == 201, reply.body
         return str(reply.json()["Id"])
 
-    def run(self, cmd: list[str], **config: object) -> str:
+    def run(self, cmd: list[str], **config: Any) -> str:
         """Create and start a container from the ``alpine`` fake image."""
         cid = self.create(cmd=cmd, **config)
         assert self.request("POST", f"/containers/{cid}/start").status == 204
