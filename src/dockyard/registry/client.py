@@ -203,6 +203,10 @@ class RegistryClient:
             raise InvalidArgument(f"offset {offset} is outside blob {desc.digest} of {desc.size} bytes")
         if verifier is None and offset == 0:
             verifier = Verifier(desc.digest, desc.size)
+        elif verifier is not None and verifier.count != offset:
+            raise InvalidArgument(
+                f"resuming blob {desc.digest} at {offset} with a verifier at {verifier.count}"
+            )
         position, retries = offset, self._config.max_attempts - 1
         while position < desc.size or (position == 0 and desc.size == 0):
             try:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dockyard.errors import InvalidArgument
 from dockyard.oci import image_spec
 from dockyard.oci.digest import Digest, DigestMismatch, Verifier
 from dockyard.oci.image_spec import Descriptor
@@ -363,3 +364,22 @@ def test_blob_redirect_to_another_host_drops_authorization(
     assert run(go()) == image.layers[0]
     assert [r.headers.get("authorization") for r in registry.seen(storage)] == [None]
     assert registry.seen(HOST)[-1].headers["authorization"].startswith("Basic ")
+
+
+def test_resuming_with_a_verifier_at_another_offset_is_refused(
+    registry: FakeRegistry, config: RegistryConfig
+) -> None:
+    image = Image(registry)
+    layer = image.parsed().layers[0]
+    verifier = Verifier(layer.digest, layer.size)
+    verifier.update(image.layers[0][:10])
+
+    async def go() -> bytes:
+        client = client_for(registry, config)
+        try:
+            return await _collect(client, image.ref, layer, offset=20, verifier=verifier)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(InvalidArgument, match="with a verifier at 10"):
+        run(go())
