@@ -226,8 +226,10 @@ class Lab:
                 )  # fmt: skip
             except subprocess.TimeoutExpired:
                 pass
-        _remove_cgroups(self.tag)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            _remove_cgroups(self.tag)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _remove_cgroups(tag: str) -> None:
