@@ -196,3 +196,12 @@ def test_mutual_tls(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "1.45"
+
+
+def test_an_unknown_socket_group_is_a_startup_error() -> None:
+    harness = DaemonHarness(extra_args=["--group", "dyt-no-such-group"], start=False, timeout=20)
+    try:
+        with pytest.raises(DaemonError, match="group dyt-no-such-group not found"):
+            harness.start()
+    finally:
+        harness.close()
