@@ -73,10 +73,12 @@ class Connection:
         self.task = asyncio.current_task()
 
     def abort(self) -> None:
+        """Cancel this connection's task (shutdown); its ``finally`` closes the socket."""
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
     async def run(self) -> None:
+        """Serve requests until the client leaves, framing fails, or a hijack ends; never raises."""
         try:
             while await self._cycle():
                 self.h11.start_next_cycle()
@@ -277,6 +279,11 @@ class Connection:
     # --- writing ------------------------------------------------------------------------
 
     async def send_raw(self, data: bytes | None) -> None:
+        """Write and drain bytes already framed by h11 (or a hijack's raw head).
+
+        Raises:
+            ClientGone: the peer closed or reset the connection.
+        """
         if not data:
             return
         try:
@@ -311,6 +318,11 @@ class Connection:
         return False
 
     async def send(self, response: Response) -> None:
+        """Send a whole response; ``Connection: close`` when the request body was not all read.
+
+        Raises:
+            ClientGone: the peer closed or reset the connection.
+        """
         headers = self.head_for(response.content_type, response.headers)
         if response.status not in (204, 304):
             headers.append((b"Content-Length", str(len(response.body)).encode()))

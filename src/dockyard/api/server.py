@@ -20,7 +20,6 @@ import itertools
 import logging
 import os
 import socket
-import ssl
 from typing import TYPE_CHECKING, Final
 
 import dockyard
@@ -29,6 +28,8 @@ from dockyard.api.routing import Router
 from dockyard.api.versions import MAX_VERSION, format_version
 
 if TYPE_CHECKING:
+    import ssl
+
     from dockyard.engine import Engine
 
 __all__ = ["ApiServer", "Limits"]
@@ -58,7 +59,7 @@ class ApiServer:
 
     Args:
         engine: passed to every handler.
-        router: the route table (``dockyard.api.router.ROUTER`` in the daemon).
+        router: the route table (``build_router()`` in the daemon; tests may pass their own).
         server_version: shown in the ``Server`` header.
         limits: size and time bounds.
     """
@@ -100,6 +101,9 @@ class ApiServer:
         """Start serving on a bound socket (``listeners.bind_unix``/``bind_tcp``); returns at once.
 
         ``listen`` happens here, after the socket's permissions were set.
+
+        Raises:
+            OSError: the socket cannot listen (closed, or not bound).
         """
         if sock.family == socket.AF_UNIX:
             server = await asyncio.start_unix_server(self._accept, sock=sock, backlog=BACKLOG)
