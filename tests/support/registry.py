@@ -28,6 +28,7 @@ import base64
 import json
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -47,6 +48,7 @@ import pytest
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import Descriptor
 from dockyard.registry import AuthConfig, Reference, RegistryClient, RegistryConfig
+from dockyard.util import libc
 from tests.support import oci_layouts
 from tests.support.oci_layouts import ImageFixture, sha256
 
@@ -356,6 +358,12 @@ def _wait_ready(registry: RunningRegistry, process: subprocess.Popen[bytes], *, 
     raise RuntimeError(f"docker-registry did not answer on {registry.host}:\n{registry.log()}")
 
 
+def _die_with_parent() -> None:
+    # A test process killed with SIGKILL runs no finalizer; the registry must not outlive it
+    # (prctl(2) PR_SET_PDEATHSIG).
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -396,6 +404,7 @@ def open_registry(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         running = RunningRegistry(f"127.0.0.1:{port}", directory, auth, users, token, process)
         _wait_ready(running, process, tls=tls is not None)
