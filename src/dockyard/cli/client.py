@@ -27,6 +27,7 @@ from __future__ import annotations
 import _socket
 import _thread
 import os
+import select
 
 from dockyard.errors import (
     Conflict,
@@ -124,7 +125,12 @@ class Connection:
         self.sock.sendall(data)
 
     def fill(self) -> bool:
-        """Read what is available into the buffer; False at end of stream."""
+        """Read what is available into the buffer; False at end of stream.
+
+        Raises:
+            ConnectionResetError: the daemon reset the connection (callers decide whether an
+                answer was due; a reset where a body was expected becomes SystemFailure).
+        """
         data = self.sock.recv(_CHUNK)
         self.buffer += data
         return bool(data)
@@ -179,10 +185,24 @@ class Response:
             self._chunked = False
         if self._remaining is None and not self._chunked:
             conn.reusable = False  # the body runs to the end of the connection
+        if self._chunked:
+            # A streamed answer (pull, logs, load) may be followed by the daemon closing the
+            # connection; a new one costs less than a request lost to that race.
+            conn.reusable = False
         self._done = self._remaining == 0
 
     def chunks(self) -> Iterator[bytes]:
-        """The body, piece by piece, as it arrives."""
+        """The body, piece by piece, as it arrives.
+
+        Raises:
+            SystemFailure: the connection broke before the body ended.
+        """
+        try:
+            yield from self._body()
+        except OSError as exc:
+            raise SystemFailure(f"error reading the daemon's answer: {exc.strerror or exc}") from None
+
+    def _body(self) -> Iterator[bytes]:
         if self._chunked:
             yield from self._chunked_body()
         elif self._remaining is not None:
@@ -360,10 +380,20 @@ class Client:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         return Connection(sock, self.host)
 
-    def _take(self) -> Connection:
+    def _take(self) -> tuple[Connection, bool]:
+        """A connection for the next request, and whether it is a kept-alive one.
+
+        An idle connection that has become readable was closed by the daemon (or holds junk):
+        it is discarded, as Go's transport discards idle connections the server closed.
+        """
         with self._lock:
             conn, self._idle = self._idle, None
-        return conn if conn is not None else self.connect()
+        if conn is not None:
+            ready, _, _ = select.select([conn.sock], [], [], 0)
+            if not ready and not conn.buffer:
+                return conn, True
+            conn.close()
+        return self.connect(), False
 
     def release(self, response: Response) -> None:
         """Return a fully read response's connection for reuse (keep-alive), else close it."""
@@ -444,15 +474,25 @@ class Client:
         body: object,
         headers: Mapping[str, str] | None,
     ) -> Response:
-        conn = self._take()
+        conn, reused = self._take()
         head, payload, chunks = self._compose(method, target, query, body, headers, conn)
         try:
-            conn.send(head + payload)
-        except OSError:
-            # A kept-alive connection the daemon closed meanwhile: retry once on a new one.
+            return self._send_and_read(conn, method, head + payload, chunks)
+        except (OSError, _Reset) as exc:
             conn.close()
-            conn = self.connect()
-            conn.send(head + payload)
+            # A kept-alive connection the daemon closed as we reused it: try once more on a new
+            # one, when resending cannot do anything twice (Go's transport has the same rule).
+            if reused and chunks is None and (method in ("GET", "HEAD") or isinstance(exc, _Reset)):
+                return self._send_and_read(self.connect(), method, head + payload, None)
+            raise _connection_error(method, target, exc) from None
+
+    def _send_and_read(
+        self, conn: Connection, method: str, data: bytes, chunks: Iterable[bytes] | None
+    ) -> Response:
+        try:
+            conn.send(data)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _Reset(str(exc)) from None  # nothing reached the daemon: safe to resend
         if chunks is not None:
             for chunk in chunks:
                 if chunk:
@@ -535,8 +575,12 @@ class Client:
         head, payload, _ = self._compose("POST", target, query, body, headers, conn)
         if body is None:
             head = head.replace(b"\r\n\r\n", b"\r\nContent-Type: text/plain\r\n\r\n", 1)
-        conn.send(head + payload)
-        response = _read_head(conn, "POST")
+        try:
+            conn.send(head + payload)
+            response = _read_head(conn, "POST")
+        except OSError as exc:
+            conn.close()
+            raise _connection_error("POST", target, exc) from None
         if response.status >= 400:
             raise self._error(response)
         if response.status not in (101, 200):
@@ -574,6 +618,15 @@ def _tls_context(settings: Mapping[str, str | bool]) -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as exc:
         raise InvalidArgument(f"could not read TLS certificates: {exc}") from None
     return context
+
+
+class _Reset(Exception):
+    """The request could not even be sent: the connection was already closed."""
+
+
+def _connection_error(method: str, target: str, exc: BaseException) -> Unavailable:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return Unavailable(f"error during connect: {method} {target}: {reason}")
 
 
 _REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}

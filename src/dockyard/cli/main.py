@@ -277,6 +277,10 @@ def dispatch(argv: Sequence[str], environ: dict[str, str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        # Our own I/O failing (a closed terminal, a full disk): report it, never a traceback.
+        sys.stderr.write(f"{base.PROG}: {exc.strerror or exc}\n")
+        return 1
     except BrokenPipeError:
         # `dockyard ps | head -1`: the reader left; stay quiet like a Go program on EPIPE.
         _silence_stdout()

@@ -236,7 +236,10 @@ class Pump:
                 if state == "eof":
                     watch_in = False
             if sock.fileno() in ready:
-                data = self.conn.read_some()
+                try:
+                    data = self.conn.read_some()
+                except OSError:
+                    data = b""  # a reset ends the stream as an EOF does
                 if not data:
                     self._flush_frames()
                     return "ended"

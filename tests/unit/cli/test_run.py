@@ -284,16 +284,16 @@ def test_attach_to_a_stopped_container_is_refused(engine, dockyard) -> None:
 
 
 def test_attach_streams_then_exits_with_the_containers_code(engine, dockyard) -> None:
-    states = iter([{"Running": True}, {"Running": False, "ExitCode": 4}])
     engine.route(
-        "GET",
-        "/containers/c/json",
-        lambda r: Reply(200, {"Id": "c", "State": next(states), "Config": {"Tty": False}}),
+        "GET", "/containers/c/json", Reply(200, {"Id": "c", "State": {"Running": True}, "Config": {}})
     )
     engine.route("POST", "/containers/c/attach", _attach_replying(frame(1, b"tick\n")))
+    engine.route("POST", "/containers/c/wait", Reply(200, {"StatusCode": 4}))
     result = dockyard("attach", "--detach-keys", "ctrl-a,x", "c")
     assert (result.status, result.out) == (4, "tick\n")
     assert engine.calls("POST")[0].raw_query == "detachKeys=ctrl-a%2Cx&stderr=1&stdout=1&stream=1"
+    # The wait goes out before the stream is relayed, with docker's default condition.
+    assert (engine.calls("POST")[1].path, engine.calls("POST")[1].raw_query) == ("/containers/c/wait", "")
 
 
 def test_start_attach_waits_for_the_exit_code(runnable, dockyard) -> None:

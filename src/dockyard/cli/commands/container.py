@@ -323,6 +323,8 @@ def run_attach(cli: Cli, parsed: options.Parsed) -> int:
     stdin = not parsed.flag("no-stdin") and bool(config.get("OpenStdin"))
     keys = detach_keys_for(cli, parsed.text("detach-keys"))
     conn = cli.client.hijack(f"/containers/{ref}/attach", query=attach_query(stdin, True, True, keys))
+    # As docker: the wait is sent before streaming, so the exit status cannot be missed.
+    waiter = ExitWaiter(cli, ref, "")
     if tty and cli.out_is_terminal():
         resize_tty(cli, f"/containers/{ref}")
     proxy = parsed.flag("sig-proxy") and not tty
@@ -336,13 +338,9 @@ def run_attach(cli: Cli, parsed: options.Parsed) -> int:
         kill_path=f"/containers/{ref}" if proxy else None,
     )
     if outcome == "detached":
+        waiter.close()
         raise StatusError(1, "read escape sequence")
-    info = container_json(cli, ref)
-    state = info.get("State") or {}
-    assert isinstance(state, dict)
-    if state.get("Running"):
-        return 0
-    return int(state.get("ExitCode") or 0)
+    return waiter.status()
 
 
 # --- start ----------------------------------------------------------------------------------
@@ -399,13 +397,15 @@ class ExitWaiter:
         self.client.close()
         self.response.conn.close()
 
-    def status(self) -> int:
-        """The exit status, once the daemon answers the wait.
+    def status(self, timeout: float | None = None) -> int:
+        """The exit status, once the daemon answers the wait (or ``timeout`` seconds pass).
 
         Raises:
             StatusError: the wait itself reported an error (status 125).
+            SystemFailure: no answer within ``timeout``.
         """
         try:
+            self.response.conn.sock.settimeout(timeout)
             result = self.response.json()
         finally:
             self.close()

@@ -171,7 +171,9 @@ def _run_attached(cli: Cli, parsed: options.Parsed, body: dict[str, object], ide
             conn.close()
         try:
             if host.get("AutoRemove"):
-                waiter.status()  # docker waits for the removal before reporting
+                # docker waits for the daemon to remove the container before reporting; a
+                # daemon that never does would hang it forever, so the wait is bounded here.
+                waiter.status(timeout=10)
         except DockyardError:
             pass
         finally:
