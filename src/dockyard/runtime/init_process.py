@@ -11,7 +11,7 @@ instruction (the flag is inherited at fork), so no process in the container can 
 4. read-only remounts, sysctls, read-only and masked paths (before ``pivot_root``, see
    ``_finalize_rootfs``); ``pivot_root(".", ".")`` and detaches the old root; root propagation,
    hostname and domainname;
-5. sets up the process (process_setup.py), resolves the command, tells the parent "ready" and
+5. becomes the process (syscalls.become_process), resolves the command, tells the parent "ready" and
    ``fexecve``s the sealed exec helper (exec_helper.py), which waits on the exec fifo until
    ``start``. Its sync socket is close-on-exec: EOF tells the parent the exec succeeded.
 
@@ -28,7 +28,7 @@ import fcntl
 import os
 
 from dockyard.oci.state import State
-from dockyard.runtime import exec_helper, hooks, mounts, process_setup, tty
+from dockyard.runtime import exec_helper, hooks, mounts, process_setup, syscalls, tty
 from dockyard.util import libc, securejoin
 
 TYPE_CHECKING = False
@@ -229,27 +229,10 @@ def _finalize_rootfs(spec: Spec, root_fd: int) -> None:
 def _setup_process(config: InitConfig) -> None:
     process = config.spec.process
     assert process is not None
-    os.umask(process.user.umask if process.user.umask is not None else 0o022)
-    process_setup.apply_rlimits(process)
-    process_setup.set_oom_score_adj(process.oom_score_adj)
     seccomp = config.spec.linux.seccomp if config.spec.linux else None
-    if process.no_new_privileges:
-        process_setup.set_no_new_privs()
-    elif config.seccomp_program is not None and seccomp is not None:
-        _install_seccomp(config.seccomp_program, seccomp.flags)
-    process_setup.apply_identity(process)
-    process_setup.verify_cwd(process.cwd)
-    env = process_setup.env_dict(process.env)
-    path = process_setup.lookup_command(process.args[0] if process.args else "", env)
-    if process.no_new_privileges and config.seccomp_program is not None and seccomp is not None:
-        _install_seccomp(config.seccomp_program, seccomp.flags)
+    filter_ = (config.seccomp_program, seccomp.flags) if config.seccomp_program and seccomp else None
+    path, env = syscalls.become_process(process, syscalls.Syscalls(), filter_)
     _exec(config, path, env)
-
-
-def _install_seccomp(program: bytes, flags: list[str]) -> None:
-    from dockyard.runtime import seccomp
-
-    seccomp.install(program, flags)
 
 
 def _exec(config: InitConfig, path: str, env: dict[str, str]) -> None:

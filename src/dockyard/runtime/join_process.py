@@ -30,7 +30,7 @@ import os
 
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.oci import runtime_spec
-from dockyard.runtime import exec_helper, namespaces, process_setup
+from dockyard.runtime import exec_helper, namespaces, process_setup, syscalls
 from dockyard.runtime.container import RuntimeContainer
 from dockyard.util import atomicfile, jsoncodec, libc, locks
 
@@ -224,32 +224,16 @@ def _join(joiner: _Joiner, channel: Channel) -> int:
     libc.prctl(libc.PR_SET_DUMPABLE, 0)
     if joiner.cgroup is not None:
         joiner.cgroup.add_process(os.getpid())
-    if process.oom_score_adj is not None:
-        os.write(joiner.oom_fd, str(process.oom_score_adj).encode())
     for kind, fd in joiner.ns_fds:
         libc.setns(fd, namespaces.FLAGS[kind])
     slave = _open_tty(joiner) if process.terminal else None
-    process_setup.apply_rlimits(process)
     seccomp_flags = joiner.spec.linux.seccomp.flags if joiner.spec.linux and joiner.spec.linux.seccomp else []
-    if process.no_new_privileges:
-        process_setup.set_no_new_privs()
-    elif joiner.seccomp_program is not None:
-        _install_seccomp(joiner.seccomp_program, seccomp_flags)
-    process_setup.apply_identity(process)
-    process_setup.verify_cwd(process.cwd)
-    env = process_setup.env_dict(process.env)
-    path = process_setup.lookup_command(process.args[0], env)
-    if process.no_new_privileges and joiner.seccomp_program is not None:
-        _install_seccomp(joiner.seccomp_program, seccomp_flags)
+    filter_ = (joiner.seccomp_program, seccomp_flags) if joiner.seccomp_program is not None else None
+    # oom_score_adj through the fd opened on the host: our /proc/self no longer names us.
+    path, env = syscalls.become_process(process, syscalls.Syscalls(oom_fd=joiner.oom_fd), filter_)
     keep = {0, 1, 2, channel.fileno(), *([joiner.helper_fd] if joiner.helper_fd is not None else [])}
     process_setup.close_fds_except(keep | ({slave} if slave is not None else set()))
     return _spawn(joiner, path, env, slave)
-
-
-def _install_seccomp(program: bytes, flags: list[str]) -> None:
-    from dockyard.runtime import seccomp
-
-    seccomp.install(program, flags)
 
 
 def _open_tty(joiner: _Joiner) -> int:
