@@ -13,7 +13,7 @@ packages=(
   busybox-static                                   # the userland of every test image (/bin/busybox)
   docker-registry                                  # a real distribution registry for pull tests on 127.0.0.1
   docker.io containerd conmon                      # the docker CLI (client only) and the benchmark's peers
-  iproute2 iptables uidmap procps tini strace hyperfine git ca-certificates
+  iproute2 iptables uidmap procps tini strace hyperfine git ca-certificates openssl
 )
 
 # Debian starts services from postinst scripts (dockerd, the registry). Nothing here may start them:
