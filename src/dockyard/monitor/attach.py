@@ -142,11 +142,16 @@ class AttachServer:
 
     __slots__ = ("connections", "path", "sock")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, listener: int = -1) -> None:
+        """Listen at ``path``, or adopt ``listener``, a socket already listening there."""
         self.path = path
         self.sock: _socket.socket | None
-        self.sock, dirfd = unixsock.listen_unix(path)
-        os.close(dirfd)  # clients reach a long path through their own directory fd
+        if listener >= 0:
+            self.sock = _socket.socket(fileno=listener)
+            self.sock.setblocking(False)
+        else:
+            self.sock, dirfd = unixsock.listen_unix(path)
+            os.close(dirfd)  # clients reach a long path through their own directory fd
         self.connections: dict[int, Connection] = {}
 
     @property

@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard import errors
-from dockyard.monitor import protocol
-from dockyard.monitor.settings import MonitorConfig
+from dockyard.monitor import protocol, worker
 from dockyard.monitor.supervisor import Supervisor
 from dockyard.util import libc
 
@@ -83,37 +81,18 @@ def _report_error(sync_fd: int, exc: BaseException) -> None:
             pass
 
 
-def _record_crash(config: MonitorConfig) -> None:
-    """Write an unexpected exception's traceback to ``monitor.log``; nothing else can show it."""
-    try:
-        import traceback  # only on the way down
-
-        with open(config.path(protocol.MONITOR_LOG), "a") as file:
-            traceback.print_exc(file=file)
-    except OSError:
-        pass
-
-
 def run_detached(monitor_dir: str, sync_fd: int, *, foreground: bool = False) -> int:
-    """Load ``config.json`` from ``monitor_dir``, detach (unless ``foreground``) and supervise.
-
-    Returns the monitor's exit status (the detached grandchild's; the parents ``_exit(0)``
-    inside ``detach``). A config that cannot be loaded is reported on ``sync_fd`` before any
-    fork, so the spawner gets the reason.
+    """Detach (unless ``foreground``) and supervise the process ``monitor_dir/config.json``
+    describes. Returns the monitor's exit status (the detached grandchild's; the parents
+    ``_exit(0)`` inside ``detach``). Everything, a bad config included, is reported on
+    ``sync_fd``: the config is read by the monitor's first worker, after detaching.
     """
-    try:
-        config = MonitorConfig.load(os.path.join(monitor_dir, protocol.CONFIG))
-    except (errors.DockyardError, OSError) as exc:
-        _report_error(
-            sync_fd, exc if isinstance(exc, errors.DockyardError) else errors.InvalidArgument(str(exc))
-        )
-        return 2
     if not foreground:
         detach(sync_fd)
     try:
-        return Supervisor(config, sync_fd).run()
+        return Supervisor(monitor_dir, sync_fd).run()
     except Exception as exc:  # the process boundary: record, tell the spawner if it still listens
-        _record_crash(config)
+        worker.record_crash(monitor_dir)
         _report_error(sync_fd, exc)
         return 1
 

@@ -63,7 +63,7 @@ class Stdio:
         "terminal",
     )
 
-    def __init__(self, *, terminal: bool, stdin: bool, console_path: str) -> None:
+    def __init__(self, *, terminal: bool, stdin: bool, console_path: str, adopting: bool = False) -> None:
         self.terminal = terminal
         self.outputs: dict[int, str] = {}
         self.stdin_fd = -1
@@ -74,11 +74,27 @@ class Stdio:
         self._console: _socket.socket | None = None
         self._console_dirfd = -1
         self.console_path = ""
+        if adopting:
+            return
         if terminal:
             self._console, self._console_dirfd = unixsock.listen_unix(console_path, backlog=1)
             self.console_path = unixsock.reachable_path(console_path, self._console_dirfd, pid=os.getpid())
         else:
             self._open_pipes(stdin)
+
+    @classmethod
+    def adopt(cls, *, terminal: bool, fds: dict[str, int]) -> Stdio:
+        """Our ends of a process's stdio, opened elsewhere (by a monitor worker): ``fds`` maps
+        "stdout", "stderr", "stdin" or (with a terminal) "master" to fds."""
+        stdio = cls(terminal=False, stdin=False, console_path="", adopting=True)
+        stdio.terminal = terminal
+        if "master" in fds:
+            stdio.master = stdio.stdin_fd = fds["master"]
+            stdio.outputs = {stdio.master: "stdout"}
+        else:
+            stdio.outputs = {fds[name]: name for name in ("stdout", "stderr") if name in fds}
+            stdio.stdin_fd = fds.get("stdin", -1)
+        return stdio
 
     def _open_pipes(self, stdin: bool) -> None:
         if stdin:

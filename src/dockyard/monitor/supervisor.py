@@ -38,14 +38,11 @@ import select
 import time
 
 from dockyard import errors
-from dockyard.monitor import attach, logfile, oom, protocol
+from dockyard.monitor import attach, logfile, oom, protocol, worker
+from dockyard.monitor.settings import MonitorConfig
 from dockyard.monitor.stdio import Stdio
-from dockyard.oci.runtime_cli import OciRuntime, RuntimeCall
+from dockyard.oci.runtime_cli import OciRuntime
 from dockyard.util import atomicfile, jsoncodec
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from dockyard.monitor.settings import MonitorConfig
 
 __all__ = ["CLOSE_GRACE", "DRAIN_GRACE", "Supervisor"]
 
@@ -72,18 +69,14 @@ class Supervisor:
     """Supervises one process from ``runtime create`` (or ``exec``) to its exit record.
 
     ``run`` returns the monitor's exit status: 0 once the process ended and was recorded, 1 if
-    it could not be created or started.
+    it could not be created or started. The heavy one-off steps run in workers
+    (``monitor.worker``); this object keeps what the loop needs.
     """
 
-    def __init__(self, config: MonitorConfig, sync_fd: int = -1) -> None:
-        self.config = config
+    def __init__(self, monitor_dir: str, sync_fd: int = -1) -> None:
+        self.monitor_dir = monitor_dir
         self.sync_fd = sync_fd
-        self.runtime = OciRuntime(
-            config.runtime,
-            root=config.runtime_root,
-            log=config.path(protocol.RUNTIME_LOG),
-            args=config.runtime_args,
-        )
+        self.config: MonitorConfig = None  # type: ignore[assignment]  # set by _adopt, before any use
         self.status = "created"  # created -> running -> exited
         self.pid = 0
         self.started_ns = 0
@@ -105,25 +98,50 @@ class Supervisor:
 
     # --- life ---------------------------------------------------------------------------------
     def run(self) -> int:
-        """Create (init) or wait for ``start`` (exec), supervise, record, clean up."""
+        """Set up (in a worker), supervise, record, clean up."""
         self._install_signals()
-        self.server = attach.AttachServer(self.config.path(protocol.SOCKET))
-        atomicfile.write_atomic(self.config.path(protocol.MONITOR_PID), f"{os.getpid()}\n", durable=False)
-        self._report(event="alive", pid=os.getpid())
-        if self.config.mode == "init":
-            try:
-                self._create()
-            except errors.DockyardError as exc:
-                self._abandon()  # first, so the spawner finds nothing left once it hears
-                self._report(error=protocol.error_to_data(exc))
-                return 1
-            self._report(event="created", pid=self.pid)
-        else:
-            self._report(event="ready")
-        self._close_sync()
+        monitor_pid = os.getpid()
+        try:
+            answer, fds = worker.run(
+                lambda: worker.setup(self.monitor_dir, self.sync_fd, monitor_pid), self.monitor_dir
+            )
+        except errors.DockyardError as exc:  # the worker cleaned up; the spawner must hear why
+            self._report(error=protocol.error_to_data(exc))
+            self._close_sync()
+            return 1
+        self._close_sync()  # the worker said "created" (or "ready")
+        self._adopt(answer, fds)
         self._loop()
         self._shutdown()
         return 0 if self.failed is None else 1
+
+    def _adopt(self, answer: dict[str, object], fds: list[int]) -> None:
+        """Take over what a worker opened: fds by role, plus the pid and OOM baseline."""
+        roles = answer.get("fds")
+        assert isinstance(roles, list)
+        by_role = dict(zip((str(role) for role in roles), fds, strict=True))
+        if "config" in answer:
+            config = answer["config"]
+            assert isinstance(config, dict)
+            self.config = MonitorConfig.trusted(config)
+        if "listener" in by_role:
+            self.server = attach.AttachServer(self.config.path(protocol.SOCKET), listener=by_role["listener"])
+        if {"stdout", "master"} & by_role.keys():
+            self.stdio = Stdio.adopt(terminal=self.config.terminal, fds=by_role)
+        if "log" in by_role and self.config.log_path is not None:
+            self.log = logfile.LogWriter(
+                self.config.log_path,
+                max_size=self.config.log_max_size,
+                max_file=self.config.log_max_file,
+                fd=by_role["log"],
+            )
+        pid, cgroup, oom_before = answer.get("pid"), answer.get("memory_cgroup"), answer.get("oom_before")
+        if isinstance(pid, int):
+            self.pid = pid
+        if isinstance(cgroup, str):
+            self.memory_cgroup = cgroup
+        if isinstance(oom_before, int):
+            self.oom_before = oom_before
 
     def _install_signals(self) -> None:
         for sig in (_signal.SIGPIPE, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGINT):
@@ -148,14 +166,6 @@ class Supervisor:
             os.close(self.sync_fd)
             self.sync_fd = -1
 
-    def _abandon(self) -> None:
-        """After a failed create: remove what the runtime may have left, and our files."""
-        try:
-            self.runtime.run(OciRuntime.delete_args(self.config.container_id, force=True))
-        except errors.DockyardError:
-            pass  # usually "does not exist": the runtime cleaned up after itself
-        self._shutdown()
-
     def _shutdown(self) -> None:
         if self.stdio is not None:
             self.stdio.close()
@@ -165,91 +175,13 @@ class Supervisor:
             self.log.close()
         for name in (protocol.MONITOR_PID, protocol.CONTAINER_PID):
             try:
-                os.unlink(self.config.path(name))
+                os.unlink(os.path.join(self.monitor_dir, name))
             except FileNotFoundError:
                 pass
 
-    # --- runtime calls ----------------------------------------------------------------------
-    def _spawn_process(self, command: list[str]) -> int:
-        """Run ``create`` or ``exec`` with the process's stdio; the pid it left behind.
-
-        Raises:
-            NotFound, RuntimeFailed: the runtime's error.
-        """
-        assert self.stdio is not None
-        call = self.runtime.spawn(command, stdio=self.stdio.child_stdio())
-        try:
-            if self.stdio.terminal:
-                self._await_master(call)
-            status = call.wait(self.runtime.timeout)
-        finally:
-            self.stdio.release_child_ends()
-            self.stdio.close_console()
-        # Before create returns nothing in the pipes is the process's (it waits for start): the
-        # runtime's words, kept for an error. An exec'd process runs at once: leave its output.
-        early = self.stdio.take_early() if status != 0 or self.config.mode == "init" else b""
-        call.check(status, early)
-        try:
-            with open(self.config.path(protocol.CONTAINER_PID)) as file:
-                pid = int(file.read().strip())
-        except (OSError, ValueError) as exc:
-            raise errors.RuntimeFailed(f"{call.what}: no usable pid file: {exc}") from None
-        if self.config.console_size is not None:
-            self.stdio.resize(*self.config.console_size)
-        return pid
-
-    def _await_master(self, call: RuntimeCall) -> None:
-        """Accept the pty master while the runtime runs (it blocks until we do)."""
-        assert self.stdio is not None
-        pidfd = os.pidfd_open(call.pid)
-        try:
-            poller = select.poll()
-            poller.register(self.stdio.console_fd, _IN)
-            poller.register(pidfd, _IN)
-            deadline = time.monotonic() + self.runtime.timeout
-            while time.monotonic() < deadline:
-                ready = dict(poller.poll(int((deadline - time.monotonic()) * 1000) + 1))
-                if ready.get(self.stdio.console_fd):
-                    self.stdio.accept_master()
-                    return
-                if ready.get(pidfd):
-                    return  # the runtime gave up before connecting: its error says why
-        except OSError as exc:
-            os.kill(call.pid, 9)
-            raise errors.RuntimeFailed(f"{call.what}: console socket: {exc}") from None
-        finally:
-            os.close(pidfd)
-
-    def _command(self) -> list[str]:
-        """Open the process's stdio; the ``create`` (init) or ``exec`` command that uses it."""
-        config = self.config
-        self.stdio = Stdio(
-            terminal=config.terminal, stdin=config.stdin, console_path=config.path(protocol.CONSOLE_SOCKET)
-        )
-        pid_file = config.path(protocol.CONTAINER_PID)
-        console = self.stdio.console_path or None
-        if config.mode == "init":
-            assert config.bundle is not None
-            return OciRuntime.create_args(
-                config.container_id, bundle=config.bundle, pid_file=pid_file, console_socket=console
-            )
-        assert config.process_path is not None
-        return OciRuntime.exec_args(
-            config.container_id, process=config.process_path, pid_file=pid_file, console_socket=console
-        )
-
-    def _create(self) -> None:
-        config = self.config
-        self.pid = self._spawn_process(self._command())
-        self.memory_cgroup = oom.find_memory_cgroup(self.pid)
-        self.oom_before = oom.oom_kill_count(self.memory_cgroup) or 0
-        if config.log_path is not None:
-            self.log = logfile.LogWriter(
-                config.log_path, max_size=config.log_max_size, max_file=config.log_max_file
-            )
-
+    # --- start --------------------------------------------------------------------------------
     def _start(self) -> int:
-        """Handle ``start``: let the process run; its pid.
+        """Handle ``start``: let the process run (in a worker); its pid.
 
         Raises:
             NotModified: it was started already. Conflict: it has exited.
@@ -259,22 +191,20 @@ class Supervisor:
             raise errors.NotModified(f"{self.config.task_id} is already started")
         if self.status == "exited" or self.failed is not None:
             raise errors.Conflict(f"{self.config.task_id} has exited")
-        if self.config.mode == "init":
+        config = self.config
+        if config.mode == "init":
             assert self.stdio is not None
             self.stdio.take_early()  # whatever is there came from the runtime, not the process
-            self.runtime.run(["start", self.config.container_id])
+            worker.run(lambda: worker.start_init(config), self.monitor_dir)
         else:
-            self._start_exec()
+            try:
+                self._adopt(*worker.run(lambda: worker.exec_process(config), self.monitor_dir))
+            except errors.DockyardError as exc:
+                self._give_up(exc)
+                raise
         self.started_ns = time.time_ns()
         self.status = "running"
         return self.pid
-
-    def _start_exec(self) -> None:
-        try:
-            self.pid = self._spawn_process(self._command())
-        except errors.DockyardError as exc:
-            self._give_up(exc)
-            raise
 
     def _give_up(self, exc: errors.DockyardError) -> None:
         """The exec never ran: tell waiters why, end attach streams, leave no exit record."""
@@ -558,7 +488,9 @@ class Supervisor:
         atomicfile.write_atomic(self.config.path(protocol.EXIT_RECORD), record, mode=0o600, durable=False)
         if self.config.mode == "init":
             try:
-                self.runtime.run(OciRuntime.delete_args(self.config.container_id, force=True))
+                worker.runtime_for(self.config).run(
+                    OciRuntime.delete_args(self.config.container_id, force=True)
+                )
             except errors.DockyardError as exc:
                 self.note(f"runtime delete failed: {exc}")
         self.status = "exited"

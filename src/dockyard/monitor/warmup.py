@@ -22,7 +22,7 @@ import os
 import time
 
 from dockyard import errors
-from dockyard.monitor import attach, logfile, oom, protocol
+from dockyard.monitor import logfile, oom, protocol, unixsock, worker
 from dockyard.monitor.settings import MonitorConfig
 from dockyard.monitor.stdio import Stdio
 from dockyard.monitor.supervisor import Supervisor
@@ -43,7 +43,7 @@ def _config(scratch: str) -> MonitorConfig:
         container_id="0123456789abcdef",
         mode="init",
         monitor_dir=scratch,
-        runtime="/usr/bin/runc",
+        runtime="/bin/false",  # a start request fails at once, as it should here
         runtime_root=scratch,
         bundle=scratch,
         stdin=True,
@@ -72,7 +72,7 @@ def _messages() -> None:
     failure = protocol.encode({"error": protocol.error_to_data(errors.RuntimeFailed("x", status=1))})
     protocol.error_from_data(protocol.decode(failure)["error"])
     error_from_output(_RUNTIME_LOG, b"", status=1, what="runc create")
-    runtime = OciRuntime("/usr/bin/runc", root="/", log="/dev/null")
+    runtime = OciRuntime("/bin/false", root="/", log="/dev/null")
     runtime.argv(OciRuntime.create_args("x", bundle="/", pid_file="/p", console_socket="/c"), log="/l")
     runtime.argv(OciRuntime.exec_args("x", process="/p", pid_file="/p"), log="/l")
     runtime.argv(OciRuntime.delete_args("x", force=True), log="/l")
@@ -88,42 +88,80 @@ def _log(scratch: str) -> None:
     writer.close()
 
 
-def _stdio_and_sockets(config: MonitorConfig) -> None:
-    stdio = Stdio(terminal=False, stdin=True, console_path="")
-    child = stdio.child_stdio()
+def _client(path: str, request: dict[str, object]) -> _socket.socket:
+    client = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    client.connect(path)
+    client.send(protocol.encode(request))
+    client.setblocking(False)
+    return client
+
+
+def _turn(supervisor: Supervisor) -> None:
+    """One pass of the monitor's loop, without waiting."""
+    supervisor._sync_poller()
+    for fd, events in supervisor.poller.poll(0):
+        supervisor._dispatch(fd, events)
+    supervisor._advance()
+
+
+def _supervise(config: MonitorConfig, scratch: str) -> None:
+    """A supervisor adopting pipes, a listener and a log, serving every kind of request while
+    this function plays the process (writing output) and the clients."""
+    made = Stdio(terminal=False, stdin=True, console_path="")
+    child = made.child_stdio()
     assert child is not None
     os.write(child[1], b"early")
-    stdio.take_early()
-    stdio.queue_stdin(b"input")
-    stdio.flush_stdin()
-    stdio.release_child_ends()
-    for fd in list(stdio.outputs):
-        Stdio.read(fd)
-    stdio.close_stdin()
-    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    ours.setblocking(False)
-    conn = attach.Connection(ours)
-    theirs.send(protocol.encode({"op": "attach", "stdout": True}) + protocol.frame_header(0, 2) + b"hi")
-    conn.receive()
-    conn.take_request()
-    conn.take_frame()
-    conn.attached = conn.stdout = True
-    supervisor = Supervisor(config)
-    supervisor.server = attach.AttachServer(config.path(protocol.SOCKET))
-    supervisor.server.connections[conn.fd] = conn
-    supervisor.stdio = stdio
+    made.take_early()
+    listener, dirfd = unixsock.listen_unix(config.path(protocol.SOCKET))
+    os.close(dirfd)
+    log = logfile.LogWriter(os.path.join(scratch, "log"))
+    roles = [*made.outputs.values(), "stdin", "listener", "log"]
+    fds = [*made.outputs, made.stdin_fd, listener.detach(), log.fileno()]
+    supervisor = Supervisor(config.monitor_dir)
+    supervisor._adopt({"config": config.to_json(), "fds": roles, "pid": 1, "oom_before": 0}, fds)
+    supervisor.wakeup_r, wakeup_w = os.pipe()  # not the real signal set-up: this is the zygote
+    path = config.path(protocol.SOCKET)
+    clients = [
+        _client(path, {"op": "start"}),  # fails: the config's runtime is /bin/false
+        _client(path, {"op": "state"}),
+        _client(path, {"op": "resize", "height": 24, "width": 80}),
+        _client(path, {"op": "wait"}),
+        _client(path, {"op": "attach", "stdin": True, "stdout": True, "stderr": True}),
+        _client(path, {"op": "nonsense"}),
+    ]
+    _turn(supervisor)
     supervisor.status = "running"
-    supervisor.wakeup_r, wakeup_w = os.pipe()
-    supervisor._sync_poller()
-    supervisor._timeout_ms()
+    clients[-2].send(protocol.frame_header(protocol.UP_STDIN, 3) + b"in\n")
+    clients[-2].send(protocol.frame_header(protocol.UP_RESIZE, 4) + b"\0\x18\0\x50")
+    clients[-2].send(protocol.frame_header(protocol.UP_CLOSE_STDIN, 0))
+    os.write(child[1], b"out\n")
+    os.write(child[2], b"err\n")
+    for _ in range(4):
+        _turn(supervisor)
+        for client in clients:
+            try:
+                client.recv(65536)
+            except OSError:
+                pass
+    for client in clients:
+        client.close()
+    _turn(supervisor)
+    made.release_child_ends()
+    _turn(supervisor)
+    assert supervisor.server is not None
+    supervisor.server.close()
+    assert supervisor.stdio is not None
+    supervisor.stdio.close()
+    log.close()
     for fd in (supervisor.wakeup_r, wakeup_w):
         os.close(fd)
-    supervisor.server.broadcast(protocol.STDOUT, b"out", raw=False)
-    conn.flush()
-    theirs.recv(65536)
-    supervisor.server.close()
-    stdio.close()
-    theirs.close()
+
+
+def _worker(scratch: str) -> None:
+    """The monitor's side of a worker round trip (the worker's side dies with it)."""
+    _, fds = worker.run(lambda: ({"fds": ["log"]}, [0]), scratch)
+    for fd in fds:
+        os.close(fd)
 
 
 def warm_up(scratch: str, rounds: int = ROUNDS) -> None:
@@ -133,6 +171,7 @@ def warm_up(scratch: str, rounds: int = ROUNDS) -> None:
         config = _config(scratch)
         _messages()
         _log(scratch)
-        _stdio_and_sockets(config)
+        _supervise(config, scratch)
+        _worker(scratch)
         for name in os.listdir(scratch):
             os.unlink(os.path.join(scratch, name))

@@ -5,8 +5,9 @@ root, a cgroup parent ``/dyt-<hex>`` and helpers that build bundles and monitor 
 teardown it kills and deletes every container it created, SIGKILLs any monitor still alive,
 and removes its cgroup directories, even when the test failed.
 
-Tests run once per runtime: runc always; ``dockyard-runtime`` only if a probe (create, start,
-delete of a ``/bin/true`` bundle, once per session) succeeds, since it is being written in
+Tests run once per leg (``LEGS``): runc through the plain launcher and through the zygote, and
+``dockyard-runtime`` through the zygote, but that leg only if a probe (create and start of a
+``/bin/true`` bundle, once per session) succeeds, since the runtime is being written in
 parallel. A failed probe skips that leg with the runtime's own error, never a runc leg.
 """
 
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from dockyard.monitor import MonitorClient, MonitorConfig
+from dockyard.monitor import MonitorClient, MonitorConfig, Zygote
 from dockyard.monitor.spawner import Launcher
 from dockyard.oci import runtime_spec as rs
 from tests.support.bundles import make_bundle
@@ -39,22 +40,25 @@ _probe_result: dict[str, str | None] = {}
 
 
 def _probe_ours(base: Path) -> str | None:
-    """None if dockyard-runtime can create, start and delete a container here, else why not."""
+    """None if dockyard-runtime can create and start a container here, else why not."""
     if not os.access(OURS, os.X_OK):
         return f"{OURS} is not installed"
     name = f"dyt-{uuid.uuid4().hex[:10]}"
     bundle = base / "probe"
     make_bundle(bundle, ["/bin/true"], cgroups_path=f"/{name}/probe")
-    root = base / "probe-root"
-    argv = [OURS, "--root", str(root)]
+    log = base / "probe.log"
+    argv = [OURS, "--root", str(base / "probe-root"), "--log", str(log), "--log-format", "json"]
     try:
         for command in (
             ["create", "--bundle", str(bundle), "--pid-file", str(base / "probe.pid"), name],
             ["start", name],
         ):
-            done = subprocess.run(argv + command, capture_output=True, text=True, timeout=20, check=False)
+            # stdio is not captured: the created process inherits it (runc's pass-through mode).
+            done = subprocess.run(argv + command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=20, check=False)  # fmt: skip
             if done.returncode != 0:
-                return f"dockyard-runtime {command[0]}: {(done.stderr or done.stdout).strip()[-300:]}"
+                last = log.read_text().strip().splitlines()[-1:] if log.exists() else []
+                return f"dockyard-runtime {command[0]} failed: {last[0] if last else done.returncode}"
         return None
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"dockyard-runtime probe: {exc}"
@@ -81,26 +85,38 @@ def _remove_cgroups(name: str) -> None:
                     time.sleep(0.02)  # tasks still exiting
 
 
-@pytest.fixture(params=["runc", "dockyard-runtime"])
-def runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The runtime binary for this leg."""
-    if request.param == "runc":
-        return RUNC
+LEGS = {
+    "runc-exec": (RUNC, "exec"),
+    "runc-zygote": (RUNC, "zygote"),
+    "ours-zygote": ("dockyard-runtime", "zygote"),
+}
+"""Runtime and launcher per leg: runc through both launchers, our runtime through the
+zygote (the engine's default), to keep the tier's time in budget."""
+
+
+@pytest.fixture(params=list(LEGS))
+def leg(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(runtime binary, launcher kind) for this leg."""
+    runtime, launcher = LEGS[request.param]
+    if runtime == RUNC:
+        return runtime, launcher
     if "ours" not in _probe_result:
         _probe_result["ours"] = _probe_ours(tmp_path_factory.mktemp("dyt-probe"))
     reason = _probe_result["ours"]
     if reason is not None:
         pytest.skip(f"dockyard-runtime not usable yet: {reason}")
-    return OURS
+    return OURS, launcher
 
 
 class Rig:
     """One test's containers and monitors, and the means to build them."""
 
-    def __init__(self, base: Path, runtime: str) -> None:
+    def __init__(self, base: Path, runtime: str, launcher: str = "exec") -> None:
         self.name = f"dyt-{uuid.uuid4().hex[:12]}"
         self.base = base
         self.runtime = runtime
+        self.launcher = launcher
+        self.zygote: Zygote | None = None
         self.root = base / "runtime-root"
         self.containers: list[str] = []
         self.monitor_dirs: list[Path] = []
@@ -156,9 +172,24 @@ class Rig:
         )
 
     async def spawn(self, config: MonitorConfig, launcher: Launcher | None = None) -> MonitorClient:
-        """Spawn a monitor and remember it for cleanup."""
+        """Spawn a monitor (through this leg's launcher) and remember it for cleanup."""
         self.monitor_dirs.append(Path(config.monitor_dir))
-        return await MonitorClient.spawn(config, launcher=launcher, timeout=60)
+        return await MonitorClient.spawn(config, launcher=launcher or self.zygote, timeout=60)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
+        """Run a test body on a fresh event loop, with this leg's zygote if it has one."""
+
+        async def body() -> T:
+            if self.launcher == "zygote":
+                self.zygote = await Zygote.start()
+            try:
+                return await asyncio.wait_for(coro, timeout)
+            finally:
+                if self.zygote is not None:
+                    await self.zygote.close()
+                    self.zygote = None
+
+        return asyncio.run(body())
 
     def runtime_cmd(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the runtime directly (kill, state, ...)."""
@@ -185,22 +216,13 @@ class Rig:
 
 
 @pytest.fixture
-def rig(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    """A Rig on the leg's runtime, cleaned up afterwards whatever happened."""
-    rig = Rig(tmp_path_factory.mktemp("dyt-mon"), runtime)
+def rig(leg: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """A Rig on the leg's runtime and launcher, cleaned up afterwards whatever happened."""
+    rig = Rig(tmp_path_factory.mktemp("dyt-mon"), *leg)
     try:
         yield rig
     finally:
         rig.cleanup()
-
-
-def run(coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-    """Run one test body on a fresh event loop, with a deadline."""
-
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
 
 
 async def read_all(stream: Any) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 from dockyard import errors
 from dockyard.monitor import MonitorClient, read_log
 from dockyard.oci import runtime_spec as rs
-from tests.integration.monitor.conftest import Rig, demux, read_all, run
+from tests.integration.monitor.conftest import Rig, demux, read_all
 
 LOG_LINE = re.compile(
     rb'^\{"log":"(?P<log>(?:[^"\\]|\\.)*)","stream":"(?P<stream>stdout|stderr)",'
@@ -30,7 +30,7 @@ def test_log_is_dockers_json_file_format(rig: Rig) -> None:
         await client.start()
         return (await client.wait()).exit_code
 
-    assert run(body()) == 0
+    assert rig.run(body()) == 0
     assert config.log_path is not None
     with open(config.log_path, "rb") as file:
         lines = file.read().split(b"\n")
@@ -57,7 +57,7 @@ def test_attach_fans_out_to_every_client(rig: Rig) -> None:
         record = await client.wait()
         return demux(outputs[0]), demux(outputs[1]), demux(outputs[2]), record.exit_code
 
-    first, second, only_err, code = run(body())
+    first, second, only_err, code = rig.run(body())
     assert code == 0
     assert first == second == {1: b"out1\nout2\nout3\n", 2: b"err1\nerr2\nerr3\n"}
     assert only_err == {1: b"", 2: b"err1\nerr2\nerr3\n"}
@@ -76,7 +76,7 @@ def test_stdin_once_closes_stdin_when_the_session_ends(rig: Rig) -> None:
         output = await read_all(stream)
         return output, (await client.wait()).exit_code
 
-    output, code = run(body())
+    output, code = rig.run(body())
     assert demux(output)[1] == b"hello world\n"
     assert code == 0  # cat saw EOF
 
@@ -99,7 +99,7 @@ def test_stdin_stays_open_across_client_disconnects(rig: Rig) -> None:
         await client.wait()
         return [output, b"".join(e.data for e in read_log(config.log_path or ""))]
 
-    streamed, logged = run(body())
+    streamed, logged = rig.run(body())
     assert logged == b"got one\ngot two\n"
     assert demux(streamed)[1] == b"got two\n"
 
@@ -141,7 +141,7 @@ def test_tty_size_and_resize(rig: Rig, deep: bool) -> None:
         seen += await read_all(stream)
         return bytes(seen), stream.tty, (await client.wait()).exit_code
 
-    output, tty, code = run(body())
+    output, tty, code = rig.run(body())
     assert tty
     assert b"24 80\r\n" in output  # raw terminal bytes: the pty turned \n into \r\n
     assert b"30 100\r\n" in output
@@ -165,7 +165,7 @@ def test_exit_codes(rig: Rig, args: list[str], code: int, sig: int | None) -> No
         record = await client.wait()
         return record.exit_code, record.signal, record.pid, pid
 
-    exit_code, signal_number, recorded_pid, pid = run(body())
+    exit_code, signal_number, recorded_pid, pid = rig.run(body())
     assert (exit_code, signal_number) == (code, sig)
     assert recorded_pid == pid
 
@@ -181,7 +181,7 @@ def test_runtime_kill_is_recorded_as_137(rig: Rig) -> None:
         record = await client.wait()
         return record.exit_code, record.signal, record.started_at, record.finished_at
 
-    code, sig, started, finished = run(body())
+    code, sig, started, finished = rig.run(body())
     assert (code, sig) == (137, 9)
     assert started < finished
 
@@ -200,7 +200,7 @@ def test_oom_kill_is_recorded(rig: Rig) -> None:
         record = await client.wait()
         return record.exit_code, record.oom_killed
 
-    assert run(body()) == (137, True)
+    assert rig.run(body()) == (137, True)
 
 
 def test_exec_runs_in_the_container_and_is_not_logged(rig: Rig) -> None:
@@ -218,7 +218,7 @@ def test_exec_runs_in_the_container_and_is_not_logged(rig: Rig) -> None:
         record = await execution.wait()
         return output, record.exit_code, pid, list(read_log(init.log_path or ""))
 
-    output, code, pid, logged = run(body())
+    output, code, pid, logged = rig.run(body())
     assert output == {1: b"dyt\n", 2: b"e\n"}  # the bundle's hostname: it ran inside
     assert code == 5
     assert pid > 0
@@ -238,7 +238,7 @@ def test_exec_killed_by_sigterm_is_143(rig: Rig) -> None:
         record = await execution.wait()
         return record.exit_code, record.signal
 
-    assert run(body()) == (143, 15)
+    assert rig.run(body()) == (143, 15)
 
 
 def test_exec_leaving_a_background_child_still_ends(rig: Rig) -> None:
@@ -256,7 +256,7 @@ def test_exec_leaving_a_background_child_still_ends(rig: Rig) -> None:
         record = await execution.wait()
         return record.exit_code, time.monotonic() - begin, output
 
-    code, took, output = run(body())
+    code, took, output = rig.run(body())
     assert code == 0
     assert demux(output)[1] == b"bye\n"
     assert took < 5
@@ -270,7 +270,7 @@ def test_exec_in_a_missing_container_fails_on_start(rig: Rig) -> None:
         with pytest.raises(errors.MonitorLost):
             await execution.wait()  # it never ran: no exit record
 
-    run(body())
+    rig.run(body())
 
 
 def test_create_failure_carries_the_runtimes_message(rig: Rig) -> None:
@@ -280,7 +280,7 @@ def test_create_failure_carries_the_runtimes_message(rig: Rig) -> None:
         with pytest.raises(errors.RuntimeFailed, match=r"/nonexistent.*no such file or directory"):
             await rig.spawn(config)
 
-    run(body())
+    rig.run(body())
     assert not os.path.exists(config.path("attach.sock"))
     assert not os.path.exists(config.path("monitor.pid"))
     assert rig.runtime_cmd("state", config.container_id).returncode != 0  # nothing left behind
@@ -297,7 +297,7 @@ def test_start_twice_is_not_modified(rig: Rig) -> None:
         state = await client.state()
         assert (state.status, state.pid) == ("running", client.pid)
 
-    run(body())
+    rig.run(body())
 
 
 def test_client_after_exit_reads_the_record(rig: Rig) -> None:
@@ -313,5 +313,5 @@ def test_client_after_exit_reads_the_record(rig: Rig) -> None:
             await later.attach(stdin=False, stdout=True, stderr=True)
         return first.exit_code, (await later.wait()).exit_code, state.status
 
-    assert run(body()) == (4, 4, "exited")
+    assert rig.run(body()) == (4, 4, "exited")
     assert not os.path.exists(config.path("attach.sock"))

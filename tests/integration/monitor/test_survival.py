@@ -9,8 +9,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from dockyard.monitor import MonitorClient, Zygote, read_log
-from tests.integration.monitor.conftest import Rig, demux, read_all, run
+from tests.integration.monitor.conftest import OURS, Rig, demux, read_all
 
 # A spawner and two attached clients in one process, which the test then SIGKILLs.
 SPAWNER = textwrap.dedent(
@@ -60,7 +62,7 @@ def test_monitor_survives_sigkill_of_its_spawner_and_clients(rig: Rig) -> None:
         record = await client.wait()
         return output, record.exit_code, state.status
 
-    output, code, status = run(body())
+    output, code, status = rig.run(body())
     assert status == "running"
     assert demux(output)[1] == b"late\n"
     assert code == 7
@@ -80,7 +82,7 @@ def test_sigterm_and_sighup_do_not_stop_the_monitor(rig: Rig) -> None:
         output = await read_all(stream)
         return output, (await client.wait()).exit_code
 
-    output, code = run(body())
+    output, code = rig.run(body())
     assert demux(output)[1] == b"still here\n"
     assert code == 0
 
@@ -103,7 +105,7 @@ def test_zygote_monitor_outlives_the_zygote(rig: Rig) -> None:
         output = await read_all(stream)
         return output, (await client.wait()).exit_code, detached
 
-    output, code, detached = run(body())
+    output, code, detached = rig.run(body())
     assert detached
     assert demux(output)[1] == b"got hi\n"
     assert code == 0
@@ -122,10 +124,16 @@ def test_new_handle_after_a_daemon_restart(rig: Rig) -> None:
         record = await again.wait()
         return state.status, state.pid == pid == again.pid, record.exit_code
 
-    assert run(body()) == ("running", True, 137)
+    assert rig.run(body()) == ("running", True, 137)
 
 
-def test_slow_client_is_dropped_and_nobody_waits_for_it(rig: Rig) -> None:
+def test_slow_client_is_dropped_and_nobody_waits_for_it(rig: Rig, request: pytest.FixtureRequest) -> None:
+    if rig.runtime == OURS:
+        # `yes | head` needs SIGPIPE to kill `yes`; runc starts processes with no signal ignored.
+        reason = (
+            "dockyard-runtime leaks SIG_IGN for SIGPIPE and SIGXFSZ into the container (SigIgn 0x1001000)"
+        )
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True, raises=TimeoutError))
     size = 6_000_000
     line = "0123456789" * 10  # long lines: this is about the queue, not the log's line rate
     config = rig.config("flood", ["sh", "-c", f"yes {line} | head -c {size}"])
@@ -134,13 +142,17 @@ def test_slow_client_is_dropped_and_nobody_waits_for_it(rig: Rig) -> None:
         client = await rig.spawn(config)
         slow = await client.attach(stdin=False, stdout=True, stderr=False)  # never reads, for now
         fast = await client.attach(stdin=False, stdout=True, stderr=False)
-        await client.start()
-        fast_output = await read_all(fast)
-        record = await client.wait()
-        slow_output = await read_all(slow)
+        try:
+            await client.start()
+            fast_output = await read_all(fast)
+            record = await client.wait()
+            slow_output = await read_all(slow)
+        finally:
+            await slow.close()
+            await fast.close()
         return len(demux(fast_output)[1]), len(demux(slow_output)[1]), record.exit_code
 
-    fast_bytes, slow_bytes, code = run(body())
+    fast_bytes, slow_bytes, code = rig.run(body(), timeout=8)
     assert code == 0
     assert fast_bytes == size
     assert slow_bytes < size  # cut off after its queue passed the limit
@@ -152,12 +164,15 @@ def test_stdin_flood_to_a_process_that_does_not_read(rig: Rig) -> None:
     async def body() -> tuple[bytes, int]:
         client = await rig.spawn(config)
         stream = await client.attach(stdin=True, stdout=True, stderr=False)
-        await client.start()
         writer = asyncio.ensure_future(stream.write(b"z" * 4_000_000))  # far beyond the pipe
-        output = await read_all(stream)
-        writer.cancel()
+        try:
+            await client.start()
+            output = await read_all(stream)
+        finally:
+            writer.cancel()
+            await stream.close()
         return output, (await client.wait()).exit_code
 
-    output, code = run(body())
+    output, code = rig.run(body())
     assert demux(output)[1] == b"done\n"
     assert code == 0
