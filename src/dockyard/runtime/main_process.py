@@ -157,7 +157,7 @@ def _create_locked(
         from dockyard.runtime import seccomp
 
         program = seccomp.compile(linux.seccomp)
-    if linux is not None and (linux.cgroups_path is not None or linux.resources is not None):
+    if linux is not None:  # as runc: always a cgroup; no cgroupsPath means <our cgroup>/<id>
         from dockyard.runtime.cgroups import Cgroup
 
         creation.cgroup = Cgroup.for_container(container.id, linux.cgroups_path)
