@@ -79,8 +79,10 @@ _VERSIONED = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 class FakeEngine:
     """The server. Use as a context manager; ``host`` is the ``unix://`` URL to give clients."""
 
-    def __init__(self, directory: Path, *, api_version: str = API_VERSION) -> None:
-        self.socket_path = directory / "fake-engine.sock"
+    def __init__(
+        self, directory: Path, *, api_version: str = API_VERSION, socket_path: Path | None = None
+    ) -> None:
+        self.socket_path = socket_path or directory / "fake-engine.sock"
         self.api_version = api_version
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []

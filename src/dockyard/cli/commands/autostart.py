@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dockyard.cli.client import DEFAULT_HOST
+from dockyard.cli import client as api
 from dockyard.errors import Unavailable
 
 __all__ = ["LOG_PATH", "TIMEOUT", "ensure_daemon"]
@@ -49,7 +49,7 @@ def ensure_daemon(cli: Cli, client: Client) -> None:
 
 
 def _may_start(cli: Cli, client: Client) -> bool:
-    if client.host != DEFAULT_HOST or cli.environ.get("DOCKYARD_AUTOSTART") == "0":
+    if client.host != api.DEFAULT_HOST or cli.environ.get("DOCKYARD_AUTOSTART") == "0":
         return False
     return os.geteuid() == 0
 
@@ -62,7 +62,7 @@ def _daemon_binary() -> str:
 
     found = shutil.which("dockyardd")
     if found is None:
-        raise Unavailable(f"no daemon is listening on {DEFAULT_HOST} and dockyardd was not found in PATH")
+        raise Unavailable(f"no daemon is listening on {api.DEFAULT_HOST} and dockyardd was not found in PATH")
     return found
 
 
@@ -82,23 +82,41 @@ def _start(cli: Cli, client: Client) -> None:
         _wait(client, _spawn(socket_path), socket_path)
 
 
-def _spawn(socket_path: str) -> object:
-    import subprocess
+def _spawn(socket_path: str) -> int:
+    """Start the daemon in its own session; its stdin is /dev/null, its output the log.
 
+    ``posix_spawn`` rather than ``subprocess``: there is no Popen object to complain when the
+    CLI (``run -it``, say) outlives its start, and no 11 ms ``subprocess`` import.
+    """
     os.makedirs(os.path.dirname(LOG_PATH), mode=0o755, exist_ok=True)
-    with open(LOG_PATH, "ab") as log:
-        return subprocess.Popen(
-            [_daemon_binary(), "-H", f"unix://{socket_path}"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd="/",
-            start_new_session=True,
-            close_fds=True,
+    log = os.open(LOG_PATH, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    try:
+        program = _daemon_binary()
+        return os.posix_spawn(
+            program,
+            [program, "-H", f"unix://{socket_path}"],
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log, 1),
+                (os.POSIX_SPAWN_DUP2, log, 2),
+            ],
+            setsid=True,
         )
+    finally:
+        os.close(log)
 
 
-def _wait(client: Client, process: object, socket_path: str) -> None:
+def _exit_status(pid: int) -> int | None:
+    """The daemon's exit status if it has already exited, else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def _wait(client: Client, pid: int, socket_path: str) -> None:
     import time
 
     deadline = time.monotonic() + TIMEOUT
@@ -107,7 +125,7 @@ def _wait(client: Client, process: object, socket_path: str) -> None:
             client.negotiate()
             return
         except Unavailable:
-            status = process.poll()  # type: ignore[attr-defined]
+            status = _exit_status(pid)
             if status is not None:
                 raise Unavailable(
                     f"dockyardd exited with status {status} before answering on {socket_path}; see {LOG_PATH}"
