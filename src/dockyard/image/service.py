@@ -90,12 +90,15 @@ class ImageService:
         db: Database,
         registry: Registry | None = None,
         apply_options: ApplyOptions | None = None,
-        sync: bool = True,
+        sync: bool = False,
     ) -> None:
         """Open (creating if needed) the image room's state under ``paths.data_root``.
 
-        ``registry`` is needed only to pull (and, if it can write, to push); ``sync`` flushes
-        each unpacked layer before it is committed (turn it off only for tests).
+        ``registry`` is needed only to pull (and, if it can write, to push). ``sync`` flushes
+        each unpacked layer (``syncfs``) before its record is committed. It is off by default, as
+        in moby's overlay2 and containerd's overlay snapshotter: measured here it costs a pull
+        about a third of its time, because the ordered commits wait on it. Blobs are always
+        fsynced, so a layer damaged by a power loss can be removed and unpacked again.
 
         Raises:
             CorruptRecord: the state database is from a newer dockyard.

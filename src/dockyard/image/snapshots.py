@@ -141,7 +141,7 @@ class LayerPreparation:
 class Snapshotter:
     """Snapshot directories under ``root`` with their records in ``db``."""
 
-    def __init__(self, root: Path, db: Database, *, sync: bool = True) -> None:
+    def __init__(self, root: Path, db: Database, *, sync: bool = False) -> None:
         """``sync`` flushes a layer's filesystem (``syncfs``) before its record is committed,
         so a power loss cannot leave a committed layer with missing data."""
         self._root = root

@@ -57,10 +57,11 @@ def _unmount_below(root: Path) -> None:
             unmount(Path(point), detach=True)
 
 
-def make_service(root: Path, *, registry: object = None) -> ImageService:
+def make_service(root: Path, *, registry: object = None, sync: bool = False) -> ImageService:
     paths = Paths(data_root=root / "data", exec_root=root / "exec")
     paths.data_root.mkdir(parents=True, exist_ok=True)
-    return ImageService(paths=paths, db=Database(paths.data_root / "state.db"), registry=registry)  # type: ignore[arg-type]
+    db = Database(paths.data_root / "state.db")
+    return ImageService(paths=paths, db=db, registry=registry, sync=sync)  # type: ignore[arg-type]
 
 
 def client() -> RegistryClient:

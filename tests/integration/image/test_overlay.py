@@ -22,7 +22,7 @@ CID = "b" * 64
 def pulled(root: Path, layers: list[list[object]], name: str = "img") -> ImageService:
     registry = FakeRegistry()
     registry.push(name, "latest", image_blobs(layers))  # type: ignore[arg-type]
-    service = make_service(root, registry=registry)
+    service = make_service(root, registry=registry, sync=True)  # the durable path, with syncfs
     asyncio.run(drain(service.pull(Reference.parse(name))))
     return service
 
