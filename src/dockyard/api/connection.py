@@ -197,6 +197,12 @@ class Connection:
         target = event.target.decode("latin-1")
         raw_path, _, query_text = target.partition("?")
         request_id = self.server.next_request_id()
+        clean = _clean_path(raw_path)
+        if clean != raw_path:
+            await self._discard_body()
+            location = clean + (f"?{query_text}" if query_text else "")
+            await self.send(Response(status=301, content_type=None, headers=[("Location", location)]))
+            return True
         version_text, path = _split_version(raw_path)
         matched = self.server.router.match(method, path)
         response: AnyResponse
@@ -251,7 +257,13 @@ class Connection:
             hijack_requested="upgrade" in headers,
         )
         if route.body is Body.STREAMED:
-            request.body_stream = self._body_stream()
+            if headers.get("content-length", "0" if "transfer-encoding" not in headers else "") == "0":
+                # No body (a pull): read its end now, so the connection stays reusable even though
+                # the handler never looks at the stream.
+                await self._read_body(0)
+                request.body_stream = _no_body()
+            else:
+                request.body_stream = self._body_stream()
             return request
         declared = headers.get("content-length")
         if declared is not None and int(declared) > self.server.limits.max_body_bytes:
@@ -313,6 +325,8 @@ class Connection:
             completed = await send_stream(self, request, response)
             if not completed:
                 raise _Close
+            if self.h11.their_state is not h11.DONE:
+                await self._discard_body()  # what a streamed handler left unread
             return True
         await hijack(self, request, response)
         return False
@@ -335,6 +349,34 @@ class Connection:
             out = (out or b"") + (self.h11.send(h11.Data(data=response.body)) or b"")
         out = (out or b"") + (self.h11.send(h11.EndOfMessage()) or b"")
         await self.send_raw(out)
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
+
+
+def _clean_path(path: str) -> str:
+    """Go's ``cleanPath`` as gorilla/mux applies it: one slash at a time, no ``.``/``..`` segments.
+
+    dockerd answers a request for an unclean path (``/containers//name/json``, which docker-py
+    sends for ``get("/name")``) with a 301 to the clean one, and clients follow it.
+    """
+    if "//" not in path and "/." not in path and path.startswith("/"):
+        return path
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    clean = "/" + "/".join(parts)
+    if path.endswith("/") and clean != "/":
+        clean += "/"
+    return clean
 
 
 def _split_version(path: str) -> tuple[str | None, str]:

@@ -120,3 +120,8 @@ def test_events_decode(client: docker.DockerClient) -> None:
     client.containers.create("alpine", name="ev")
     events = list(client.events(decode=True, since=0, until=int(time.time()) + 1))
     assert any(e["Action"] == "create" and e["Actor"]["Attributes"]["name"] == "ev" for e in events)
+
+
+def test_get_by_name_with_its_leading_slash(client: docker.DockerClient) -> None:
+    container = client.containers.create("alpine", ["true"], name="slashed")
+    assert client.containers.get("/slashed").id == container.id

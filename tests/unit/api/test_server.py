@@ -283,3 +283,48 @@ def test_call_helper_reaches_the_engine_loop(api: ServerThread) -> None:
         return asyncio.get_running_loop() is api.loop
 
     assert api.call(running_loop())
+
+
+def test_connection_is_reused_after_a_pull(api: ServerThread) -> None:
+    conn = api.connection()
+    try:
+        conn.request("POST", "/images/create?fromImage=busybox&tag=latest")
+        response = conn.getresponse()
+        assert response.getheader("Connection") is None
+        response.read()
+        conn.request("GET", "/_ping")  # the same socket: http.client would reconnect only if closed
+        sock = conn.sock
+        reply = conn.getresponse()
+        assert reply.status == 200
+        assert reply.read() == b"OK"
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+
+def test_connection_is_reused_after_a_load(api: ServerThread) -> None:
+    archive = api.request("GET", "/images/alpine/get").body
+    conn = api.connection()
+    try:
+        conn.request("POST", "/images/load", body=archive, headers={"Content-Type": "application/x-tar"})
+        conn.getresponse().read()
+        sock = conn.sock
+        conn.request("GET", "/_ping")
+        assert conn.getresponse().read() == b"OK"
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/containers//web/json", "/containers/web/json"),
+        ("/v1.45/containers//web/json?size=1", "/v1.45/containers/web/json?size=1"),
+        ("/images/./alpine/../alpine/json", "/images/alpine/json"),
+    ],
+)
+def test_unclean_paths_are_redirected_as_dockerd_does(api: ServerThread, path: str, location: str) -> None:
+    raw = api.raw(f"GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode())
+    assert raw.startswith(b"HTTP/1.1 301 Moved Permanently\r\n")
+    assert f"\r\nLocation: {location}\r\n".encode() in raw
