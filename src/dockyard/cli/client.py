@@ -364,10 +364,16 @@ class Client:
         host, port = self.address
         if self.tls:
             import socket
+            import ssl
 
             context = _tls_context(self.tls)
             raw = socket.create_connection((host, port or 2376), timeout=None)
-            wrapped = context.wrap_socket(raw, server_hostname=host)
+            try:
+                wrapped = context.wrap_socket(raw, server_hostname=host)
+            except ssl.SSLError as exc:
+                raw.close()
+                # Not "Cannot connect": the daemon answered, and the reason matters (docker says it).
+                raise Unavailable(f"error during connect: {self.host}: {exc.reason or exc}") from None
             return Connection(wrapped, self.host)
         infos = _socket.getaddrinfo(host, port or 2375, 0, _socket.SOCK_STREAM)
         family, kind, proto, _, sockaddr = infos[0]

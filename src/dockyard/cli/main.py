@@ -185,9 +185,8 @@ def _resolve(args: list[str]) -> tuple[str, str, str, str, list[str]] | None:
 
 
 def _load_spec(module: str, name: str) -> base.Spec:
-    import importlib
-
-    specs = importlib.import_module(f"dockyard.cli.commands.{module}").SPECS
+    # __import__ rather than importlib: one module fewer on every command's start-up path.
+    specs = __import__(f"dockyard.cli.commands.{module}", fromlist=["SPECS"]).SPECS
     spec = specs[name]
     assert isinstance(spec, base.Spec)
     return spec

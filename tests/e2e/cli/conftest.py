@@ -58,6 +58,14 @@ class Terminal:
         os.close(slave)
         self.output = b""
 
+    def resize(self, rows: int, cols: int) -> None:
+        """Change the terminal's size; the kernel sends SIGWINCH to its foreground group."""
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
     def type(self, text: str | bytes, pause: float = 0.05) -> None:
         os.write(self.master, text.encode() if isinstance(text, str) else text)
         time.sleep(pause)

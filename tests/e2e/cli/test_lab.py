@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import time
 
 import pytest
+
+from tests.e2e.cli.conftest import DOCKYARD
 
 ID = re.compile(r"^[0-9a-f]{12}$")
 
@@ -186,3 +191,40 @@ def test_run_rm_removes_a_container_whose_command_is_missing(registry, dockyard)
         assert dockyard("ps", "-aq").out == ""
     finally:
         dockyard("rm", "-f", *dockyard("ps", "-aq").out.split())
+
+
+def test_tty_size_follows_the_terminal(registry, dockyard, terminal) -> None:
+    alpine = f"{registry}/library/alpine"
+    assert dockyard("pull", "-q", alpine).status == 0
+    term = terminal("run", "-it", "--rm", alpine, "/bin/sh")
+    term.expect("/ # ")
+    term.type("busybox stty size\n")
+    term.expect("24 80")  # set from our terminal when the container starts
+    term.resize(40, 132)
+    time.sleep(0.5)
+    term.type("busybox stty size\n")
+    term.expect("40 132")  # and again on SIGWINCH
+    term.type("exit\n")
+    assert term.wait() == 0
+
+
+def test_signals_are_proxied_to_a_non_tty_container(registry, dockyard, env) -> None:
+    alpine = f"{registry}/library/alpine"
+    assert dockyard("pull", "-q", alpine).status == 0
+    script = "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do sleep 0.1; done"
+    process = subprocess.Popen(
+        [DOCKYARD, "run", "--rm", alpine, "sh", "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"ready\n"
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert (process.returncode, out) == (5, b"got TERM\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -80,9 +81,16 @@ class FakeEngine:
     """The server. Use as a context manager; ``host`` is the ``unix://`` URL to give clients."""
 
     def __init__(
-        self, directory: Path, *, api_version: str = API_VERSION, socket_path: Path | None = None
+        self,
+        directory: Path,
+        *,
+        api_version: str = API_VERSION,
+        socket_path: Path | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.socket_path = socket_path or directory / "fake-engine.sock"
+        self.tls = tls  # with a context, serve HTTPS on 127.0.0.1 instead of the unix socket
+        self.port = 0
         self.api_version = api_version
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
@@ -95,7 +103,7 @@ class FakeEngine:
 
     @property
     def host(self) -> str:
-        return f"unix://{self.socket_path}"
+        return f"tcp://127.0.0.1:{self.port}" if self.tls else f"unix://{self.socket_path}"
 
     def route(self, method: str, pattern: str, answer: Handler | Reply) -> None:
         """Answer ``method`` on paths matching ``pattern`` (a regex, anchored at both ends).
@@ -116,8 +124,13 @@ class FakeEngine:
         ]
 
     def __enter__(self) -> FakeEngine:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(self.socket_path))
+        if self.tls is not None:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+            self.port = listener.getsockname()[1]
+        else:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(self.socket_path))
         listener.listen(16)
         listener.settimeout(0.05)  # so the accept loop notices _stopping promptly
         self._listener = listener
@@ -150,6 +163,12 @@ class FakeEngine:
             except OSError:
                 return
             conn.settimeout(None)
+            if self.tls is not None:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except (OSError, ssl.SSLError):
+                    conn.close()
+                    continue
             self._connections.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             thread.start()
