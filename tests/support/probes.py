@@ -1,11 +1,12 @@
 """Tiny static C probes for what busybox cannot do, compiled with gcc at test time (DESIGN section 7).
 
 - ``exe_watcher``: CVE-2019-5736's attacker. It loops over ``/proc/*/exe`` opening each with
-  ``O_PATH`` and keeps the fds; on every pass it tries to reopen each held fd ``O_WRONLY``
+  ``O_PATH`` and keeps the fds (logging ``SEEN <target>`` once per pid, so a test can tell that
+  it does see the container's processes); on every pass it tries to reopen each held fd ``O_WRONLY``
   through ``/proc/self/fd/N`` (``ETXTBSY`` while the file is being executed, success once it no
-  longer is). A successful write-open is written to the log as ``SEALED <target>`` when the file
-  is a memfd with ``F_SEAL_WRITE`` (harmless: every write fails) and as ``WRITE <target>``
-  otherwise. It never writes to what it opened.
+  longer is). A successful write-open is written to the log as ``SEALED <dev>:<ino> <target>``
+  when the file is a memfd with ``F_SEAL_WRITE`` (harmless: every write fails) and as
+  ``WRITE <dev>:<ino> <target>`` otherwise. It never writes to what it opened.
 - ``renamer``: CVE-2021-30465's attacker: loops ``renameat2(RENAME_EXCHANGE)`` of two paths.
 """
 
@@ -27,18 +28,23 @@ EXE_WATCHER = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HELD 512
+#define SEEN 8192
 static int fds[HELD];
 static int tries[HELD];
+static char seen[SEEN];
 
 static void note(FILE *out, const char *what, int fd) {
     char link[64], target[512];
+    struct stat st = {0};
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, target, sizeof target - 1);
     target[n < 0 ? 0 : n] = 0;
-    fprintf(out, "%s %s\n", what, target);
+    fstat(fd, &st);
+    fprintf(out, "%s %lu:%lu %s\n", what, (unsigned long)st.st_dev, (unsigned long)st.st_ino, target);
     fflush(out);
 }
 
@@ -49,22 +55,37 @@ int main(int argc, char **argv) {
     fflush(out);
     int self = getpid();
     for (int i = 0; i < HELD; i++) fds[i] = -1;
-    for (;;) {
-        DIR *proc = opendir("/proc");
+    int top = 1;
+    for (long pass = 0;; pass++) {
+        /* Every 64th pass a full scan of /proc; in between, a tight poll of the next few pids
+           (pid namespaces number new processes in sequence), to catch short-lived ones. */
+        DIR *proc = pass % 64 == 0 ? opendir("/proc") : NULL;
         struct dirent *e;
-        while (proc && (e = readdir(proc))) {
-            if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == self) continue;
+        int candidates[64], count = 0;
+        while (proc && (e = readdir(proc)) && count < 56) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+            candidates[count++] = atoi(e->d_name);
+        }
+        if (proc) closedir(proc);
+        for (int k = 1; k <= 8; k++) candidates[count++] = top + k;
+        for (int c = 0; c < count; c++) {
+            int pid = candidates[c];
+            if (pid == self) continue;
             char path[64];
-            snprintf(path, sizeof path, "/proc/%s/exe", e->d_name);
+            snprintf(path, sizeof path, "/proc/%d/exe", pid);
             int fd = open(path, O_PATH | O_CLOEXEC);
             if (fd < 0) continue;
+            if (pid > top) top = pid;
+            if (pid < SEEN && !seen[pid]) {
+                seen[pid] = 1;
+                note(out, "SEEN", fd);
+            }
             int slot = -1;
             for (int i = 0; i < HELD; i++) if (fds[i] < 0) { slot = i; break; }
             if (slot < 0) { close(fd); continue; }
             fds[slot] = fd;
             tries[slot] = 0;
         }
-        if (proc) closedir(proc);
         for (int i = 0; i < HELD; i++) {
             if (fds[i] < 0) continue;
             char link[64];

@@ -48,8 +48,15 @@ def test_s01_exe_overwrite(lab: Lab, request: pytest.FixtureRequest) -> None:
     out.mkdir()
     watcher = compile_probe(EXE_WATCHER)
 
+    # The positive control: a host file (a copy of busybox outside every rootfs) run in the
+    # container must be reported when write-opened, or the watcher would prove nothing.
+    canary = lab.dir / "canary"
+    canary.mkdir()
+    shutil.copy2("/bin/busybox", canary / "busybox")
+
     def hostile(spec: rs.Spec) -> None:
         spec.mounts.append(_bind(out, "/out"))
+        spec.mounts.append(_bind(canary, "/canary"))
 
     ident, bundle = lab.bundle(["/watcher", "/out/log"], mutate=hostile)
     rootfs = bundle / "rootfs"
@@ -57,6 +64,7 @@ def test_s01_exe_overwrite(lab: Lab, request: pytest.FixtureRequest) -> None:
     (rootfs / "bin" / "sh").write_text("#!/proc/self/exe\n")
     (rootfs / "bin" / "sh").chmod(0o755)
     shutil.copy(watcher, rootfs / "watcher")
+    _own_busybox(rootfs)
     lab.cmd("create", "--bundle", str(bundle), ident).ok()
     lab.cmd("start", ident).ok()
     deadline = time.monotonic() + 10
@@ -66,6 +74,7 @@ def test_s01_exe_overwrite(lab: Lab, request: pytest.FixtureRequest) -> None:
     pid = lab.pid(ident)
     for _ in range(S01_EXECS):
         lab.cmd("exec", ident, "/bin/sh")
+    lab.cmd("exec", ident, "/canary/busybox", "sleep", "0.3").ok()
 
     def share_pid_ns(spec: rs.Spec) -> None:
         assert spec.linux is not None
@@ -74,6 +83,7 @@ def test_s01_exe_overwrite(lab: Lab, request: pytest.FixtureRequest) -> None:
                 ns.path = f"/proc/{pid}/ns/pid"
 
     _, run_bundle = lab.bundle(["/bin/sh"], mutate=share_pid_ns)
+    _own_busybox(run_bundle / "rootfs")
     run_sh = run_bundle / "rootfs" / "bin" / "sh"
     run_sh.unlink()
     run_sh.write_text("#!/proc/self/exe\n")
@@ -84,9 +94,32 @@ def test_s01_exe_overwrite(lab: Lab, request: pytest.FixtureRequest) -> None:
     lab.cmd("kill", ident, "KILL")
     log = (out / "log").read_text().splitlines()
     assert log[0] == "READY"
-    writes = [line for line in log if line.startswith("WRITE ")]
-    assert writes == [], f"write-opens of unsealed executables: {writes}"
+    # A write-open of the container's own files is no escape; of anything else (python3, a
+    # runtime's binary, any host file) it is.
+    own = _inodes(rootfs) | _inodes(run_bundle / "rootfs")
+    control = _inodes(canary)
+    outside = {line.split()[1] for line in log if line.startswith("WRITE ") and line.split()[1] not in own}
+    assert control <= outside, f"the watcher missed the host canary: {log[:20]}"
+    escapes = [line for line in log if line.startswith("WRITE ") and line.split()[1] not in own | control]
+    assert escapes == [], f"write-opens of executables outside the container: {escapes}"
     assert {f: _sha256(f) for f in _protected_files(lab)} == before
+
+
+def _own_busybox(rootfs: Path) -> None:
+    """A private copy: the test rootfs hard-links the host's /bin/busybox, one inode with it."""
+    target = rootfs / "bin" / "busybox"
+    target.unlink()
+    shutil.copy2("/bin/busybox", target)
+
+
+def _inodes(rootfs: Path) -> set[str]:
+    """``dev:ino`` of every regular file under ``rootfs`` (as the watcher prints them)."""
+    found = set()
+    for path in rootfs.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            st = path.stat()
+            found.add(f"{st.st_dev}:{st.st_ino}")
+    return found
 
 
 def _assert_only_stdio(listing: str) -> None:
