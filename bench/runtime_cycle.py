@@ -114,7 +114,8 @@ class Subject:
 def _state(subject: Subject, ident: str) -> bytes:
     read, write = os.pipe()
     pid = os.posix_spawn(subject.argv[0], [*subject.argv, "--root", str(subject.root), "state", ident],
-                         os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, write, 1)])  # fmt: skip
+                         os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, write, 1),
+                                                   (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])  # fmt: skip
     os.close(write)
     out = b""
     while chunk := os.read(read, 65536):

@@ -8,12 +8,13 @@ wait, only while they create and delete.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's C core: no enum import
 import os
 import sys
 
 from dockyard.errors import Conflict, InvalidArgument, SystemFailure
 from dockyard.runtime.container import DEFAULT_ROOT, RuntimeContainer
-from dockyard.util import jsoncodec, libc, locks
+from dockyard.util import jsoncodec, locks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -155,13 +156,13 @@ def signal_init(container: RuntimeContainer, sig: int) -> None:
         Conflict: init is gone.
     """
     try:
-        pidfd = libc.pidfd_open(container.pid)
+        pidfd = os.pidfd_open(container.pid)
     except OSError:
         raise Conflict("container not running") from None
     try:
         if not container.is_alive():  # checked after pidfd_open: the pidfd cannot be recycled
             raise Conflict("container not running")
-        libc.pidfd_send_signal(pidfd, sig)
+        _signal.pidfd_send_signal(pidfd, sig)
     finally:
         os.close(pidfd)
 
@@ -170,7 +171,7 @@ def _wait_dead(container: RuntimeContainer, timeout: float = 10.0) -> None:
     import select
 
     try:
-        pidfd = libc.pidfd_open(container.pid)
+        pidfd = os.pidfd_open(container.pid)
     except OSError:
         return
     try:

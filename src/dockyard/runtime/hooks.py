@@ -20,11 +20,12 @@ waited on through a pidfd, so the timeout needs no signals or threads.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's C core: no enum import
 import os
 import select
 
 from dockyard.errors import SystemFailure
-from dockyard.util import jsoncodec, libc
+from dockyard.util import jsoncodec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,12 +43,12 @@ def _wait(pid: int, timeout: int | None) -> int | None:
     """The wait status, or None after killing a hook that outlived ``timeout`` seconds."""
     if timeout is None or timeout <= 0:
         return os.waitpid(pid, 0)[1]
-    pidfd = libc.pidfd_open(pid)
+    pidfd = os.pidfd_open(pid)
     try:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
         if not poller.poll(timeout * 1000):
-            libc.pidfd_send_signal(pidfd, 9)
+            _signal.pidfd_send_signal(pidfd, 9)
             os.waitpid(pid, 0)
             return None
     finally:

@@ -13,7 +13,6 @@ from dockyard.errors import Conflict, SystemFailure
 from dockyard.oci import runtime_spec
 from dockyard.runtime import hooks
 from dockyard.runtime.container import RuntimeContainer
-from dockyard.util import libc
 
 __all__ = ["delete_stopped", "run_poststart", "start"]
 
@@ -36,7 +35,7 @@ def start(container: RuntimeContainer) -> list[str]:
             raise Conflict("cannot start a container that has stopped")
         raise Conflict("cannot start an already running container")
     fifo = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    pidfd = libc.pidfd_open(container.pid)
+    pidfd = os.pidfd_open(container.pid)
     try:
         poller = select.poll()
         poller.register(fifo, select.POLLIN)
