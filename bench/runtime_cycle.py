@@ -98,14 +98,13 @@ class Subject:
             for phase, (ms, _) in timings.items():
                 self.samples[phase].append(ms)
 
-
     def _reason(self) -> str:
         """The runtime's own words for a failing ``run`` (its last stderr line)."""
         import subprocess
 
         ident = f"{self.tag}-{self.name}-why"
-        result = subprocess.run([*self.argv, "--root", str(self.root), "run", "--bundle", str(self.bundle), ident],
-                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+        argv = [*self.argv, "--root", str(self.root), "run", "--bundle", str(self.bundle), ident]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         _timed([*self.argv, "--root", str(self.root), "delete", "--force", ident])
         lines = result.stderr.strip().splitlines()
         return lines[-1] if lines else f"exit status {result.returncode}"
