@@ -112,9 +112,9 @@ class Subject:
 
 def _state(subject: Subject, ident: str) -> bytes:
     read, write = os.pipe()
-    pid = os.posix_spawn(subject.argv[0], [*subject.argv, "--root", str(subject.root), "state", ident],
-                         os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, write, 1),
-                                                   (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])  # fmt: skip
+    argv = [*subject.argv, "--root", str(subject.root), "state", ident]
+    actions = [(os.POSIX_SPAWN_DUP2, write, 1), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
     os.close(write)
     out = b""
     while chunk := os.read(read, 65536):
@@ -126,7 +126,7 @@ def _state(subject: Subject, ident: str) -> bytes:
 
 def _p90(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
 def _table(subjects: list[Subject], skipped: dict[str, str]) -> str:
