@@ -300,16 +300,16 @@ def cmd_exec(parsed: Parsed, log: _Log) -> int:
 
 
 def cmd_features(parsed: Parsed, log: _Log) -> int:
-    from dockyard.runtime import update
+    from dockyard.runtime import features
 
-    sys.stdout.write(update.features_text() + "\n")
+    sys.stdout.write(features.features_text() + "\n")
     return 0
 
 
 def cmd_spec(parsed: Parsed, log: _Log) -> int:
-    from dockyard.runtime import update
+    from dockyard.runtime import features
 
-    update.write_default_spec(parsed.flag("bundle") or ".")
+    features.write_default_spec(parsed.flag("bundle") or ".")
     return 0
 
 
