@@ -256,6 +256,27 @@ def _arg(state: _State, dot: object, node: Node) -> object:
     return None  # nil
 
 
+# Go field names of docker's API types whose JSON keys are spelled differently. docker runs a
+# template on the typed struct first, so both spellings work there (``{{.ID}}``, ``{{.Id}}``).
+_JSON_NAMES = {
+    "ID": "Id",
+    "APIVersion": "ApiVersion",
+    "CPUShares": "CpuShares",
+    "CPUPeriod": "CpuPeriod",
+    "CPUQuota": "CpuQuota",
+    "CPURealtimePeriod": "CpuRealtimePeriod",
+    "CPURealtimeRuntime": "CpuRealtimeRuntime",
+    "CPUCount": "CpuCount",
+    "CPUPercent": "CpuPercent",
+    "NanoCPUs": "NanoCpus",
+    "DNS": "Dns",
+    "DNSOptions": "DnsOptions",
+    "DNSSearch": "DnsSearch",
+    "HTTPProxy": "HttpProxy",
+    "HTTPSProxy": "HttpsProxy",
+}
+
+
 def _field_chain(
     state: _State,
     dot: object,
@@ -304,6 +325,8 @@ def _field(
             raise state.fail(node, f"{name} is not a method but has arguments")
         if name in receiver:
             return receiver[name]
+        if isinstance(receiver, GoStruct) and _JSON_NAMES.get(name) in receiver:
+            return receiver[_JSON_NAMES[name]]
         if isinstance(receiver, GoMap):
             return MISSING  # text/template's default for a missing map key: "<no value>"
         raise state.fail(node, f'map has no entry for key "{name}"')

@@ -36,6 +36,17 @@ def test_inspect_template_prints_what_go_printed(case) -> None:
     assert _inspect(case["template"], raw) == (case["rc"], case["out"], case["err"])
 
 
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        pytest.param("{{.ID}}", "3030c9c91e12", id="ID-is-Id"),
+        pytest.param("{{.HostConfig.NanoCPUs}}", "1500000000", id="NanoCPUs-is-NanoCpus"),
+    ],
+)
+def test_go_field_names_reach_their_json_keys(src, expected) -> None:
+    assert _inspect(src, json.dumps(DOC).encode())[1].startswith(expected)
+
+
 def test_printing_a_struct_is_refused_not_guessed() -> None:
     # Go prints a struct in declaration order with pointers as addresses; JSON cannot say that.
     status, _out, err = _inspect("{{.NetworkSettings.Networks}}", json.dumps(DOC).encode())
