@@ -118,7 +118,15 @@ def _both(env: dict[str, str], *argv: str, stdin: bytes | None = None) -> tuple[
             ("image", "inspect", "-f", "{{.RepoTags}} {{.Config.Cmd}} {{.Os}}", "alpine"), id="image-inspect"
         ),
         pytest.param(
-            ("ps", "-a", "--filter", "name={}-1", "--format", "{{.Names}} {{.Command}} {{.State}} {{.Image}}"), id="ps"
+            (
+                "ps",
+                "-a",
+                "--filter",
+                "name={}-1",
+                "--format",
+                "{{.Names}} {{.Command}} {{.State}} {{.Image}}",
+            ),
+            id="ps",
         ),
         pytest.param(("history", "--format", "{{.CreatedBy}}|{{.Size}}", "alpine"), id="history"),
         pytest.param(("inspect", "{}-missing"), id="inspect-missing"),
