@@ -442,17 +442,21 @@ async def _fake_netns(path: Path) -> None:
     path.touch()
 
 
-def make_harness(tmp_path: Path, *, host_config: HostConfig | None = None) -> Harness:
-    """Build the services over fakes under ``tmp_path`` (no root, no processes)."""
+def make_harness(tmp_path: Path, *, previous: Harness | None = None) -> Harness:
+    """Build the services over fakes under ``tmp_path`` (no root, no processes).
+
+    With ``previous``, build a "restarted daemon": new services over the same database file,
+    monitors, runtime and images (the caller closes the previous services first).
+    """
     config = DaemonConfig(data_root=tmp_path / "data", exec_root=tmp_path / "exec", default_runtime="fake")
     paths = config.paths
     db = Database(tmp_path / "state.db")
-    clock = FakeClock()
+    clock = previous.clock if previous else FakeClock()
     events = EventBus(db, clock=clock.now)
     store = ContainerStore(db)
-    monitors = FakeMonitors()
-    runtime = FakeRuntime(monitors)
-    images = FakeImages(tmp_path)
+    monitors = previous.monitors if previous else FakeMonitors()
+    runtime = previous.runtime if previous else FakeRuntime(monitors)
+    images = previous.images if previous else FakeImages(tmp_path)
     runtimes = Runtimes(
         config, entries=[RuntimeEntry(name="fake", path="/bin/false")], controls={"fake": runtime}
     )

@@ -1,0 +1,115 @@
+"""Daemon restart over fakes: every record reconciled with what its monitor says."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from dockyard.engine import recovery
+from dockyard.engine.container import (
+    ContainerConfig,
+    ContainerStatus,
+    HostConfig,
+    NetworkingConfig,
+    RestartPolicy,
+)
+from dockyard.engine.store import ContainerNotes
+from tests.support.engine_fakes import Harness, make_container, make_harness
+
+
+async def _eventually(check: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached within 5 s")
+
+
+async def _restart(h: Harness, tmp_path: Path) -> Harness:
+    await h.containers.close()
+    new = make_harness(tmp_path, previous=h)
+    await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
+    return new
+
+
+async def test_a_running_container_is_adopted_and_its_later_exit_recorded(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    cid = await h.run()
+    new = await _restart(h, tmp_path)
+    assert new.containers.get(cid).state.status is ContainerStatus.RUNNING
+    assert new.containers.task(cid) is not None
+    h.process(cid).exit(4)
+    await _eventually(lambda: new.containers.get(cid).state.status is ContainerStatus.EXITED)
+    assert new.containers.get(cid).state.exit_code == 4
+
+
+async def test_an_exit_while_no_daemon_watched_is_recorded(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    cid = await h.run()
+    await h.containers.close()
+    h.process(cid).exit(9)
+    new = make_harness(tmp_path, previous=h)
+    await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
+    state = new.containers.get(cid).state
+    assert (state.status, state.exit_code) == (ContainerStatus.EXITED, 9)
+
+
+async def test_a_lost_monitor_means_exited_255_with_an_error(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    cid = await h.run()
+    await h.containers.close()
+    h.monitors.by_dir.clear()  # the monitor was SIGKILLed and left no record
+    h.process(cid).exit(0)  # ... and the runtime has no such container any more
+    new = make_harness(tmp_path, previous=h)
+    await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
+    state = new.containers.get(cid).state
+    assert (state.status, state.exit_code) == (ContainerStatus.EXITED, 255)
+    assert "monitor lost" in state.error
+
+
+async def test_a_half_created_container_is_removed(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    ghost = make_container(name="ghost", config=ContainerConfig(image="busybox"))
+    h.store.add(ghost, ContainerNotes(creating=True))
+    new = await _restart(h, tmp_path)
+    assert new.store.find(ghost.id) is None
+    assert "destroy" not in new.actions(ghost.id)
+
+
+async def test_always_restarts_a_stopped_container_and_unless_stopped_does_not(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    ids = {}
+    for policy in ("always", "unless-stopped"):
+        cid, _ = await h.containers.create(
+            name=policy,
+            config=ContainerConfig(image="busybox"),
+            host_config=HostConfig(network_mode="none", restart_policy=RestartPolicy(name=policy)),
+            networking_config=NetworkingConfig(),
+            platform=None,
+        )
+        await h.containers.start(cid)
+        await h.containers.stop(cid)
+        ids[policy] = cid
+    new = await _restart(h, tmp_path)
+    assert new.containers.get(ids["always"]).state.status is ContainerStatus.RUNNING
+    assert new.containers.get(ids["unless-stopped"]).state.status is ContainerStatus.EXITED
+
+
+async def test_one_broken_record_does_not_stop_the_others(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    good = await h.run()
+    bad = await h.run()
+    await h.containers.close()
+    broken = h.store.get(bad)
+    h.store.update(
+        dataclasses.replace(broken, host_config=dataclasses.replace(broken.host_config, runtime="gone"))
+    )
+    h.monitors.by_dir.clear()
+    new = make_harness(tmp_path, previous=h)
+    h.monitors.by_dir.update(
+        {m.config.monitor_dir: m for m in h.monitors.spawned if m.config.task_id == good}
+    )
+    await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
+    assert new.containers.get(good).state.status is ContainerStatus.RUNNING
