@@ -41,8 +41,10 @@ from dockyard.errors import (
     ContainerNotRunning,
     ContainerPaused,
     InvalidArgument,
+    NoSuchImage,
     NotFound,
 )
+from dockyard.oci.image_spec import Platform
 from dockyard.util import ids
 
 __all__ = ["ContainerService"]
@@ -114,7 +116,10 @@ class ContainerService(ContainerLifecycle):
 
             raise NameInUse(wanted, holder)
         image = self._images.resolve(config.image)
-        warnings = _platform_warnings(platform, image.defaults.os, image.defaults.architecture)
+        defaults = image.defaults
+        warnings = _platform_check(
+            platform, config.image, defaults.os, defaults.architecture, defaults.variant
+        )
         merged = configs.merge_image_config(config, image.defaults)
         hc = configs.default_host_config(
             host_config, cgroup_version=self._host.cgroup_version, default_runtime=self._runtimes.default
@@ -526,15 +531,27 @@ def _check_startable(container: Container) -> None:
         raise Conflict("container is marked for removal and cannot be started")
 
 
-def _platform_warnings(requested: str | None, image_os: str, image_arch: str) -> builtins.list[str]:
-    if requested or not image_arch:
+def _platform_check(
+    requested: str | None, name: str, image_os: str, image_arch: str, variant: str
+) -> list[str]:
+    """dockerd's platform rules at create: a requested platform must match the image (else
+    NotFound with its message); without a request, a foreign image only earns a warning."""
+    if not image_arch:
         return []
-    import platform as host_platform
-
-    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(host_platform.machine(), host_platform.machine())
-    if image_arch != machine or image_os != "linux":
+    actual = Platform(os=image_os or "linux", architecture=image_arch, variant=variant or None)
+    if requested:
+        wanted = Platform.parse(requested)
+        if not wanted.matches(actual):
+            raise NoSuchImage(
+                name,
+                f"image with reference {name} was found but does not match the specified platform: "
+                f"wanted {wanted}, actual: {actual}",
+            )
+        return []
+    host = Platform.host()
+    if not host.matches(actual):
         return [
-            f"The requested image's platform ({image_os}/{image_arch}) does not match the detected host "
-            f"platform (linux/{machine}) and no specific platform was requested"
+            f"The requested image's platform ({actual}) does not match the detected host platform ({host}) "
+            "and no specific platform was requested"
         ]
     return []

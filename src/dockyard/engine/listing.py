@@ -74,7 +74,7 @@ def _networks(container: Container) -> list[str]:
 
 
 def _matcher(
-    filters: dict[str, list[str]], ordered: list[Container], images: ImageSource
+    filters: dict[str, list[str]], ordered: list[Container], images: _MemoImages
 ) -> Callable[[Container], bool]:
     """One predicate for every filter, resolving before/since/ancestor once."""
     position = {c.id: i for i, c in enumerate(ordered)}  # newest first
@@ -149,17 +149,34 @@ def list_containers(
     _check_filters(filters)
     show_all = all or limit > 0 or "status" in filters or "exited" in filters
     ordered = sorted(containers, key=lambda c: parse_time(c.created), reverse=True)
-    match = _matcher(filters, ordered, images)
+    memo = _MemoImages(images)  # one lookup per image name per list, not per container
+    match = _matcher(filters, ordered, memo)
     rows = []
     for container in ordered:
         if not show_all and not container.state.status.is_active():
             continue
         if not match(container):
             continue
-        rows.append(_listing(container, images=images, now=now, size=size, store=store))
+        rows.append(_listing(container, images=memo, now=now, size=size, store=store))
         if 0 < limit <= len(rows):
             break
     return rows
+
+
+class _MemoImages:
+    """An ImageSource whose ``image_id_for`` answers each name once (for the length of a list)."""
+
+    def __init__(self, images: ImageSource) -> None:
+        self._images = images
+        self._ids: dict[str, str | None] = {}
+
+    def image_id_for(self, name: str) -> str | None:
+        if name not in self._ids:
+            self._ids[name] = self._images.image_id_for(name)
+        return self._ids[name]
+
+    def rootfs_usage(self, container_id: str) -> tuple[int, int]:
+        return self._images.rootfs_usage(container_id)
 
 
 def command_text(container: Container) -> str:
@@ -170,7 +187,7 @@ def command_text(container: Container) -> str:
     return f"{container.path} {' '.join(args)}"
 
 
-def _image_column(container: Container, images: ImageSource) -> str:
+def _image_column(container: Container, images: _MemoImages) -> str:
     name = container.config.image
     if name == container.image_id:
         return name
@@ -182,7 +199,7 @@ def _image_column(container: Container, images: ImageSource) -> str:
 
 
 def _listing(
-    container: Container, *, images: ImageSource, now: float, size: bool, store: ContainerStore
+    container: Container, *, images: _MemoImages, now: float, size: bool, store: ContainerStore
 ) -> ContainerListing:
     state = container.state
     size_rw = size_root = None
