@@ -1,0 +1,78 @@
+"""The images facade against a real registry: Docker's query forms, container usage, events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from dockyard.engine import Engine, HostConfig
+from dockyard.errors import ImageInUse, NotFound
+from tests.integration.engine.conftest import Engines, create
+from tests.support import oci_layouts
+from tests.support.registry import RunningRegistry, open_registry, push_image
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[RunningRegistry]:
+    with open_registry() as running:
+        push_image(running, oci_layouts.fixture("alpine"), "library/alpine:latest")
+        push_image(running, oci_layouts.fixture("alpine"), "library/alpine:3.2")
+        yield running
+
+
+async def _pull(engine: Engine, from_image: str, tag: str) -> list[str]:
+    return [
+        p.status
+        async for p in engine.images.pull(from_image=from_image, tag=tag, platform=None, registry_auth=None)
+    ]
+
+
+async def test_pull_list_inspect_tag_and_remove(engines1: Engines, registry: RunningRegistry) -> None:
+    engine = await engines1.open(load=False)
+    name = f"{registry.host}/library/alpine"
+    statuses = await _pull(engine, name, "latest")
+    assert statuses[0] == "Pulling from library/alpine"
+    assert f"Status: Downloaded newer image for {name}:latest" in statuses
+    summary = engine.images.list()
+    assert [s.repo_tags for s in summary] == [(f"{name}:latest",)]
+    details = engine.images.inspect(f"{name}:latest")
+    assert details.config.get("Cmd") == ["/bin/sh"]
+    assert details.root_fs["Type"] == "layers"
+    assert engine.images.history(details.id)[0].id == details.id
+    engine.images.tag(f"{name}:latest", repo="mine", tag="v1")
+    assert engine.images.inspect("mine:v1").id == details.id
+    assert engine.images.remove("mine:v1") == [("Untagged", "mine:v1")]
+    actions = [e.action for e in engine.events.replay(since=0, until=None) if e.type == "image"]
+    assert actions == ["pull", "tag", "untag"]
+
+
+async def test_all_tags_and_digest_forms(engines1: Engines, registry: RunningRegistry) -> None:
+    engine = await engines1.open(load=False)
+    name = f"{registry.host}/library/alpine"
+    await _pull(engine, name, "")  # all tags
+    tags = {t for s in engine.images.list() for t in s.repo_tags}
+    assert tags == {f"{name}:latest", f"{name}:3.2"}
+    digest = engine.images.inspect(f"{name}:latest").repo_digests[0].split("@")[1]
+    await _pull(engine, name, digest)
+
+
+async def test_an_unknown_tag_is_the_registrys_not_found(
+    engines1: Engines, registry: RunningRegistry
+) -> None:
+    engine = await engines1.open(load=False)
+    with pytest.raises(NotFound, match="manifest unknown"):
+        await _pull(engine, f"{registry.host}/library/alpine", "nope")
+
+
+async def test_an_image_a_container_uses_cannot_be_removed(
+    engines1: Engines, registry: RunningRegistry
+) -> None:
+    engine = await engines1.open()
+    cid = await create(engine, "true", host=HostConfig())
+    with pytest.raises(ImageInUse, match=cid[:12]):
+        engine.images.remove("alpine:latest")
+    await engine.containers.remove(cid)
+    records = engine.images.remove("alpine:latest")
+    assert records[0] == ("Untagged", "alpine:latest")
+    assert any(kind == "Deleted" for kind, _ in records)
