@@ -266,9 +266,8 @@ def _move_fifo_to_3(config: InitConfig) -> bool:
     """Put the fifo's O_PATH fd at 3 (the helper's contract), moving whatever sits there."""
     if config.fifo_fd is None:
         return False
-    for name in ("helper_fd",):
-        if getattr(config, name) == 3:
-            setattr(config, name, os.dup(3))
+    if config.helper_fd == 3:
+        config.helper_fd = os.dup(3)
     if config.channel.fileno() == 3:
         import _socket
 

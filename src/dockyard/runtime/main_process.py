@@ -40,6 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.migration_warmup import Warmup
+    from dockyard.runtime.sync import Channel
 
 __all__ = ["CreateOptions", "create", "load_bundle"]
 
@@ -225,7 +226,7 @@ def _create_locked(
         atomicfile.write_atomic(os.path.abspath(options.pid_file), str(creation.init_pid), durable=False)
 
 
-def _fork_init(config: InitConfig, creation: _Creation, parent: object) -> int | None:
+def _fork_init(config: InitConfig, creation: _Creation, parent: Channel) -> int | None:
     """Fork the intermediate process (returns its pid), or init itself (returns None).
 
     Without a user namespace, init is forked directly (intermediate_process.py's essay): we
@@ -239,7 +240,7 @@ def _fork_init(config: InitConfig, creation: _Creation, parent: object) -> int |
     if plan.has("user"):
         pid = os.fork()
         if pid == 0:
-            parent.close()  # type: ignore[attr-defined]
+            parent.close()
             intermediate_process.run_intermediate(config, creation.cgroup)
         return pid
     restore = []
@@ -262,7 +263,7 @@ def _fork_init(config: InitConfig, creation: _Creation, parent: object) -> int |
                     intermediate_process.write_time_offsets(config)
         pid = os.fork()
         if pid == 0:
-            parent.close()  # type: ignore[attr-defined]
+            parent.close()
             intermediate_process.run_init_directly(config, creation.cgroup)
     finally:
         for fd, flag in restore:
@@ -282,13 +283,12 @@ def _talk_to_children(
     options: CreateOptions,
     creation: _Creation,
     spec: runtime_spec.Spec,
-    channel: object,
+    channel: Channel,
     plan: namespaces.NamespacePlan,
     intermediate: int | None,
 ) -> None:
-    from dockyard.runtime.sync import Channel, ChildFailed
+    from dockyard.runtime.sync import ChildFailed
 
-    assert isinstance(channel, Channel)
     if intermediate is None:
         pass  # init was forked directly; its pid is known
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,11 @@ def test_hooks_run_in_order_with_the_state(lab: Lab) -> None:
     if lab.runtime != "runc":  # runc 1.1 runs poststart hooks at the end of create (see below)
         assert not (record / "poststart.json").exists()
     lab.cmd("start", ident).ok()
+    # startContainer runs in init after the start signal: ``start`` may return before it ends.
+    deadline = time.monotonic() + 10
+    while not (record / "start_container.args").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     assert _state(record, "start_container")["status"] == "created"
     assert _state(record, "poststart")["status"] in (
         ("created", "running") if lab.runtime == "runc" else ("running",)
