@@ -17,9 +17,10 @@ the daemon's process tree the classic way (APUE 13.3, "Coding Rules" of daemon(3
 4. stdio to /dev/null, cwd ``/`` (so we pin no mount), umask 022, every other fd closed
    except the sync fd.
 
-**Telling the spawner.** The spawner passes a pipe (``--sync-fd``) and waits on it: we write
-``{"event":"alive","pid":...}`` once the socket listens, then ``created`` with the container's
-pid (or ``ready`` for an exec), or an ``error`` with the runtime's message, and close it. A
+**Telling the spawner.** The spawner passes a pipe (``--sync-fd``) and waits on it: the
+monitor's setup worker writes ``{"event":"alive","pid":...}`` once the socket listens, then
+``created`` with the container's pid (or ``ready`` for an exec); an ``error`` (a bad config,
+the runtime's message) comes instead, after the worker cleaned up. Then the pipe is closed. A
 spawner killed meanwhile changes nothing: writes to the pipe fail and are ignored.
 
 Two ways in: this program (``dockyard-monitor --dir D --sync-fd N``), a fresh interpreter per

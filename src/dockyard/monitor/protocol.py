@@ -36,6 +36,7 @@ __all__ = [
     "CONSOLE_SOCKET",
     "CONTAINER_PID",
     "EXIT_RECORD",
+    "FRAME_HEADER",
     "MAX_MESSAGE",
     "MONITOR_LOG",
     "MONITOR_PID",

@@ -74,7 +74,9 @@ class MonitorConfig:
         stdin: keep the process's stdin open for attach clients (``docker run -i``).
         stdin_once: close the process's stdin when the first attach session with stdin ends
             (Docker's ``StdinOnce``; no effect with a terminal, as in moby).
-        console_size: (height, width) set on the terminal before the process starts.
+        console_size: (height, width) set on the terminal once the runtime hands it over: before
+            ``start`` for an init process; for an exec the process already runs by then, so put
+            ``consoleSize`` in process.json too (the runtime sizes the pty first, as with Docker).
         log_path: the json-file log; None writes no log (exec sessions).
         log_max_size: rotate when the log reaches this many bytes; -1 never rotates.
         log_max_file: how many files to keep, the live one included (moby's ``max-file``).

@@ -3,14 +3,16 @@
 One thread, one ``poll(2)`` loop, no allocations while idle (it sleeps in ``poll`` with no
 timeout). Its inputs are the attach listener and connections, the process's output fds, the
 stdin fd when bytes wait for it, and a self-pipe that ``signal.set_wakeup_fd`` writes on
-SIGCHLD. Runtime commands run synchronously from inside the loop: they take milliseconds, and
-the process cannot produce output until ``start`` anyway.
+SIGCHLD. The one-off heavy steps (setup and ``runtime create``, ``start``, ``exec``) run in
+short-lived forked workers (``monitor.worker``, which says why), synchronously: they take
+milliseconds, and the process cannot produce output until ``start`` anyway. The supervisor
+adopts the fds a worker opened.
 
 **Reaping.** The monitor is a child subreaper (prctl(2) PR_SET_CHILD_SUBREAPER), so when
 ``runtime create`` (or ``exec --detach``) exits, the process it left behind becomes our child.
-Every child is reaped; only the status of the supervised pid counts. The runtime's own
-commands are reaped by their callers (``RuntimeCall.wait``), never by the loop: the loop runs
-only between them.
+Every child is reaped; only the status of the supervised pid counts. Workers are reaped by
+``worker.run`` and the runtime's ``delete`` by ``RuntimeCall.wait``, never by the loop: the
+loop runs only between them.
 
 **Ending**, in this order:
 1. the process is reaped: note the time, keep reading output until every output fd reaches EOF,

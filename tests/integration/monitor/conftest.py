@@ -149,8 +149,12 @@ class Rig:
 
     def exec_config(self, container_id: str, label: str, args: list[str], **fields: Any) -> MonitorConfig:
         """An exec-mode config running ``args`` in ``container_id``."""
+        size = fields.get("console_size")
         process = rs.Process(
             terminal=bool(fields.get("terminal", False)),
+            # As Docker does: the runtime sizes the pty before the process starts; the monitor's
+            # own resize would come after an exec'd process already runs.
+            console_size=rs.ConsoleSize(height=size[0], width=size[1]) if size else None,
             user=rs.User(uid=0, gid=0),
             args=args,
             env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],

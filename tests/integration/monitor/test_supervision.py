@@ -225,6 +225,27 @@ def test_exec_runs_in_the_container_and_is_not_logged(rig: Rig) -> None:
     assert logged == []  # exec output never reaches the container's log, as with dockerd
 
 
+def test_exec_with_a_terminal(rig: Rig) -> None:
+    init = rig.config("host", ["sleep", "100"])
+
+    async def body() -> tuple[bytes, bool, int]:
+        client = await rig.spawn(init)
+        await client.start()
+        config = rig.exec_config(
+            init.container_id, "tx", ["sh", "-c", "tty; stty size"], terminal=True, console_size=(33, 111)
+        )
+        execution = await rig.spawn(config)
+        stream = await execution.attach(stdin=False, stdout=True, stderr=True)
+        await execution.start()
+        output = await read_all(stream)
+        return output, stream.tty, (await execution.wait()).exit_code
+
+    output, tty, code = rig.run(body())
+    assert tty
+    assert re.search(rb"^/dev/pts/\d+\r\n33 111\r\n$", output), output
+    assert code == 0
+
+
 def test_exec_killed_by_sigterm_is_143(rig: Rig) -> None:
     init = rig.config("host", ["sleep", "100"])
 

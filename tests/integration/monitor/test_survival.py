@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from dockyard.monitor import MonitorClient, Zygote, read_log
+from dockyard.monitor import ExecLauncher, MonitorClient, Zygote, read_log
 from tests.integration.monitor.conftest import OURS, Rig, demux, read_all
 
 # A spawner and two attached clients in one process, which the test then SIGKILLs.
@@ -176,3 +178,30 @@ def test_stdin_flood_to_a_process_that_does_not_read(rig: Rig) -> None:
     output, code = rig.run(body())
     assert demux(output)[1] == b"done\n"
     assert code == 0
+
+
+def test_the_dockyard_monitor_program_works_as_a_launcher(rig: Rig) -> None:
+    program = str(Path(sys.executable).parent / "dockyard-monitor")
+    config = rig.config("prog", ["sh", "-c", "echo through the program"])
+
+    async def body() -> tuple[bytes, int]:
+        client = await rig.spawn(config, launcher=ExecLauncher([program]))
+        stream = await client.attach(stdin=False, stdout=True, stderr=False)
+        await client.start()
+        output = await read_all(stream)
+        return output, (await client.wait()).exit_code
+
+    output, code = rig.run(body())
+    assert demux(output)[1] == b"through the program\n"
+    assert code == 0
+
+
+def test_socket_and_directory_are_private(rig: Rig) -> None:
+    config = rig.config("perm", ["sleep", "100"])
+
+    async def body() -> tuple[int, int, int]:
+        await rig.spawn(config)
+        modes = (config.monitor_dir, config.path("attach.sock"), config.path("config.json"))
+        return tuple(stat.S_IMODE(os.stat(path).st_mode) for path in modes)  # type: ignore[return-value]
+
+    assert rig.run(body()) == (0o700, 0o600, 0o600)
