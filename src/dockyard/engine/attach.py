@@ -29,6 +29,7 @@ __all__ = ["DEFAULT_DETACH_KEYS", "AttachSession", "frame", "parse_detach_keys"]
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 _STREAMS = {"stdin": 0, "stdout": 1, "stderr": 2}
+_END_GATE_TIMEOUT = 10.0
 
 
 def parse_detach_keys(text: str | None) -> bytes:
@@ -109,6 +110,7 @@ class AttachSession:
         replay: list[bytes] | None = None,
         stream: bool = True,
         on_detach: Callable[[], Awaitable[None]] | None = None,
+        end_gate: asyncio.Event | None = None,
     ) -> None:
         self.tty = tty
         self.stdin = stdin
@@ -121,6 +123,7 @@ class AttachSession:
         self._ended = False
         self._detached = False
         self._on_detach = on_detach
+        self._end_gate = end_gate
         if not stream:
             self._channel.set_result(None)
 
@@ -152,6 +155,13 @@ class AttachSession:
         data = await channel.read()
         if not data:
             self._ended = True
+            if self._end_gate is not None and not self._detached:
+                # An exec's stream ends only once its exit code is recorded: the client asks
+                # for it (GET /exec/{id}/json) as soon as the stream ends.
+                try:
+                    await asyncio.wait_for(self._end_gate.wait(), _END_GATE_TIMEOUT)
+                except TimeoutError:
+                    pass
         return data
 
     async def write(self, data: bytes) -> None:

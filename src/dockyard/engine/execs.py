@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dockyard.config import Paths
 from dockyard.engine.attach import AttachSession, parse_detach_keys
@@ -90,6 +90,7 @@ class ExecSession:
 class _Run:
     monitor: MonitorHandle
     watcher: asyncio.Task[None] | None = None
+    recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ExecService:
@@ -173,7 +174,7 @@ class ExecService:
         monitor = await self._spawn(exec_id, container, config)
         self._runs[exec_id] = run = _Run(monitor=monitor)
         try:
-            attach = None if detach else await self._attach(monitor, config)
+            attach = None if detach else await self._attach(monitor, config, run.recorded)
             pid = await monitor.start()
         except BaseException:
             self._runs.pop(exec_id, None)
@@ -209,13 +210,16 @@ class ExecService:
             )
         )
 
-    async def _attach(self, monitor: MonitorHandle, config: ExecConfig) -> AttachSession:
+    async def _attach(
+        self, monitor: MonitorHandle, config: ExecConfig, recorded: asyncio.Event
+    ) -> AttachSession:
         session = AttachSession(
             tty=config.tty,
             stdin=config.attach_stdin,
             stdout=config.attach_stdout,
             stderr=config.attach_stderr,
             detach_keys=parse_detach_keys(config.detach_keys),
+            end_gate=recorded,
         )
         channel = await monitor.attach(
             stdin=config.attach_stdin, stdout=config.attach_stdout, stderr=config.attach_stderr
@@ -237,8 +241,10 @@ class ExecService:
         try:
             session = self._store.get_exec(exec_id)
         except NoSuchExec:
+            run.recorded.set()
             return  # the container was removed meanwhile
         self._store.put_exec(dataclasses.replace(session, running=False, exit_code=code))
+        run.recorded.set()
         self._containers.publish_for(container, "exec_die", execID=exec_id, exitCode=str(code))
         await asyncio.to_thread(_remove_directory, self._paths.monitor_dir(exec_id))
 
