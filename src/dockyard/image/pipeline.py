@@ -4,20 +4,19 @@ Three things run at once for the layers of one image:
 
 - **downloads**, at most ``downloads`` (3, dockerd's default) at a time, each streaming its
   blob into a content-store ingest;
-- **unpacking**, at most ``unpackers`` layers at a time, each in a worker thread reading its
-  blob *from the ingest as it grows* (so a layer unpacks while it downloads) into its own fresh
-  snapshot directory. Layers are independent directories (overlayfs stacks them later), so two
-  layers can be written side by side; creating files is mostly kernel time, which two threads
-  overlap well even on two cores;
+- **unpacking**, at most ``unpackers`` layers at a time, each by an unpacker process
+  (``unpacker.py``) fed its blob *from the ingest as it grows* (so a layer unpacks while it
+  downloads), into its own fresh snapshot directory. Layers are independent directories
+  (overlayfs stacks them later), so they can be written side by side;
 - **commits**, strictly in layer order: layer *i* is committed under its chain ID only after
   layer *i-1* is, after its blob's digest matched (the reader sees the end of the blob only after
   ``Ingest.commit``) and after its diff ID matched the config.
 
 Unpack slots are taken in layer order, so the layers being unpacked are always the lowest
-unfinished ones. That matters for the one case where a layer needs the layers below it: a hard
-link whose target lives in a lower layer is copied up first (``archive.apply_layer``'s
-``lowers``), which waits until those lower layers are fully written; they always are, or are
-being written, never queued behind the waiter.
+unfinished ones. One case needs the layers below: a hard link whose target lives in a lower
+layer is copied up first (``archive.apply_layer``'s ``lowers``). If the lower layers were not
+all complete when the unpacker started, it says so (``LowersNeeded``) and the layer is unpacked
+again, from its stored blob, once they are.
 
 Progress reads as dockerd's: ``Pulling fs layer`` / ``Waiting`` / ``Downloading`` /
 ``Verifying Checksum`` / ``Download complete`` / ``Extracting`` / ``Pull complete``, with ``Pull
@@ -27,7 +26,6 @@ complete`` in layer order.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -35,11 +33,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from dockyard.errors import InvalidArgument, SystemFailure
-from dockyard.image.archive import ApplyOptions, ApplyResult, apply_layer
+from dockyard.image.archive import ApplyOptions, ApplyResult
 from dockyard.image.content import ContentStore, Ingest, IngestReader
 from dockyard.image.progress import Progress, ProgressChannel, Throttle
 from dockyard.image.snapshots import LayerPreparation, Snapshotter
-from dockyard.image.unpack import open_dirs
+from dockyard.image.unpack import LowersNeeded, unpack_in_child
 from dockyard.oci.digest import Digest, DigestMismatch
 from dockyard.oci.image_spec import Descriptor
 from dockyard.registry import Reference
@@ -78,7 +76,7 @@ class _Layer:
     directory: Path | None = None
     readable: asyncio.Event = field(default_factory=asyncio.Event)  # bytes can be read
     unpacking: asyncio.Event = field(default_factory=asyncio.Event)  # holds (or held) an unpack slot
-    written: threading.Event = field(default_factory=threading.Event)  # its directory is complete
+    written: asyncio.Event = field(default_factory=asyncio.Event)  # its directory is complete
     committed: asyncio.Event = field(default_factory=asyncio.Event)
     announced: asyncio.Event = field(default_factory=asyncio.Event)  # "Pull complete" was emitted
 
@@ -116,7 +114,6 @@ class LayerPipeline:
         self._download_slots = asyncio.Semaphore(downloads)
         self._unpack_slots = asyncio.Semaphore(unpackers)
         self._downloads = downloads
-        self._cancel = threading.Event()
 
     async def run(
         self,
@@ -152,7 +149,6 @@ class LayerPipeline:
             await asyncio.gather(*tasks)
             await asyncio.gather(*(layer.download for layer in wanted if layer.download is not None))
         except BaseException:
-            self._cancel.set()
             pending = tasks + [layer.download for layer in wanted if layer.download is not None]
             for task in pending:
                 task.cancel()
@@ -225,11 +221,20 @@ class LayerPipeline:
 
     async def _write(self, channel: ProgressChannel, layer: _Layer, state: list[_Layer]) -> None:
         await _readable(layer)
-        parent = state[layer.index - 1].chain_id if layer.index else None
-        layer.prep = await asyncio.to_thread(self._snapshots.begin_layer, layer.chain_id, parent)
-        layer.directory = layer.prep.directory
+        below = state[: layer.index]
         try:
-            result = await asyncio.to_thread(self._write_blocking, channel, layer, state)
+            try:
+                ready = all(other.written.is_set() for other in below)
+                result = await self._attempt(channel, layer, below, ready=ready)
+            except LowersNeeded:
+                # A hard link into a lower layer that was still being written: wait for the
+                # lower layers and the whole blob, then start again from the stored blob.
+                for other in below:
+                    await other.written.wait()
+                if layer.download is not None:
+                    await layer.download
+                layer.reader = None
+                result = await self._attempt(channel, layer, below, ready=True)
         except Exception as exc:
             # Bytes that fail to unpack are often bytes that fail their digest: report the
             # download's verdict (it names the expected digest) when there is one.
@@ -244,39 +249,36 @@ class LayerPipeline:
                 f"{ROOTFS_MISMATCH}: layer {layer.index + 1} ({layer.desc.digest}) has diff ID "
                 f"{result.diff_id}, the config expects {layer.diff_id}"
             )
-        layer.written.set()
         layer.result = result
+        layer.written.set()
 
-    def _write_blocking(self, channel: ProgressChannel, layer: _Layer, state: list[_Layer]) -> ApplyResult:
-        total = layer.desc.size
-        throttle = Throttle(total)
+    async def _attempt(
+        self, channel: ProgressChannel, layer: _Layer, below: list[_Layer], *, ready: bool
+    ) -> ApplyResult:
+        """One attempt: a fresh directory, the layer applied into it by an unpacker process."""
+        if layer.prep is not None:
+            await asyncio.to_thread(layer.prep.close)  # a failed attempt's leftovers go
+        parent = below[-1].chain_id if below else None
+        layer.prep = await asyncio.to_thread(self._snapshots.begin_layer, layer.chain_id, parent)
+        layer.directory = layer.prep.directory
+        throttle = Throttle(layer.desc.size)
 
         def progress(count: int) -> None:
-            if self._cancel.is_set():
-                raise SystemFailure("pull cancelled")
             if throttle.due(count):
-                channel.emit_threadsafe(
-                    Progress(status="Extracting", id=layer.short, current=count, total=total)
+                channel.emit(
+                    Progress(status="Extracting", id=layer.short, current=count, total=layer.desc.size)
                 )
 
         with ExitStack() as stack:
-
-            def lowers() -> list[int]:
-                below = state[: layer.index]
-                for other in below:
-                    while not other.written.wait(0.1):
-                        if self._cancel.is_set():
-                            raise SystemFailure("pull cancelled")
-                return open_dirs(stack, [o.directory for o in reversed(below) if o.directory is not None])
-
-            source = (
-                layer.reader
-                if layer.reader is not None
-                else stack.enter_context(self._content.open(layer.desc.digest))
-            )
-            assert layer.prep is not None
-            return apply_layer(
-                source, layer.prep.root_fd, options=self._options, progress=progress, lowers=lowers
+            source = layer.reader or stack.enter_context(self._content.open(layer.desc.digest))
+            lowers = [other.directory for other in reversed(below) if other.directory is not None]
+            return await unpack_in_child(
+                source,
+                layer.directory,
+                lowers=lowers,
+                lowers_ready=ready,
+                options=self._options,
+                progress=progress,
             )
 
     async def _commit(self, layer: _Layer) -> None:

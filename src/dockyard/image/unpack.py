@@ -1,5 +1,9 @@
 """Unpacking one layer blob into a committed snapshot: the step pull, load and import share.
 
+``unpack_layer`` does it in the calling thread (load and import, one layer at a time);
+``unpack_in_child`` runs ``archive.apply_layer`` in an unpacker process fed through a pipe (the
+pull, several layers at once: see ``unpacker.py`` for why a process and not a thread).
+
 The order matters and is the same everywhere: a fresh ``preparing`` snapshot, the tar applied
 into it (``archive.apply_layer``), the diff ID of what was applied compared with what the image
 config promises, and only then ``commit`` under the chain ID. Any failure on the way discards
@@ -8,19 +12,25 @@ the directory and its record.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from dockyard.image.archive import ApplyOptions, apply_layer
-from dockyard.image.compression import Compression, Readable
+from dockyard.errors import SystemFailure
+from dockyard.image.archive import ApplyOptions, ApplyResult, apply_layer
+from dockyard.image.compression import Compression, LayerFormatError, Readable
 from dockyard.image.snapshots import Snapshot, Snapshotter
+from dockyard.image.unpacker import NEED_LOWERS
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
+from dockyard.util import jsoncodec
 
-__all__ = ["media_type_for", "open_dirs", "unpack_layer"]
+__all__ = ["LowersNeeded", "media_type_for", "open_dirs", "unpack_in_child", "unpack_layer"]
 
+_FEED_CHUNK = 1 << 20
 _MEDIA_TYPES = {Compression.GZIP: OCI_LAYER_GZIP, Compression.ZSTD: OCI_LAYER_ZSTD}
 
 
@@ -79,3 +89,94 @@ def unpack_layer(
             media_type=media_type or media_type_for(result.compression),
             chain_id=chain_id or str(result.diff_id),
         )
+
+
+class LowersNeeded(Exception):
+    """The unpacker met a hard link into a lower layer before the lower layers were complete."""
+
+
+async def unpack_in_child(
+    source: Readable,
+    root: Path,
+    *,
+    lowers: list[Path],
+    lowers_ready: bool,
+    options: ApplyOptions,
+    progress: Callable[[int], None] | None = None,
+) -> ApplyResult:
+    """Apply the layer ``source`` yields to ``root`` in an unpacker process (``unpacker.py``).
+
+    ``source.read`` is called in worker threads (it may wait for a download). The child is
+    killed if this is cancelled or ``source`` fails.
+
+    Raises:
+        LowersNeeded: retry with ``lowers_ready`` once the lower layers are complete.
+        InvalidArgument: the layer is malformed or over a bound (the unpacker's message).
+        SystemFailure: the unpacker failed otherwise, or could not be started.
+    """
+    argv = [sys.executable, "-I", "-B", "-m", "dockyard.image.unpacker", str(root)]
+    for lower in lowers:
+        argv += ["--lower", str(lower)]
+    argv += ["--max-bytes", str(options.max_bytes)]
+    argv += ["--lowers-ready"] if lowers_ready else []
+    argv += ["--keep-whiteouts"] if options.whiteouts == "keep" else []
+    argv += [] if options.privileged else ["--unprivileged"]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await _feed(proc, source, progress)
+        out, err = await asyncio.gather(_read_all(proc.stdout), _read_all(proc.stderr))
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return _answer(out, err, proc.returncode)
+
+
+async def _feed(
+    proc: asyncio.subprocess.Process, source: Readable, progress: Callable[[int], None] | None
+) -> None:
+    stdin = proc.stdin
+    assert stdin is not None
+    count = 0
+    try:
+        while chunk := await asyncio.to_thread(source.read, _FEED_CHUNK):
+            stdin.write(chunk)
+            await stdin.drain()
+            count += len(chunk)
+            if progress is not None:
+                progress(count)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the unpacker stopped reading: its answer says why
+    finally:
+        stdin.close()
+
+
+async def _read_all(stream: asyncio.StreamReader | None) -> bytes:
+    return await stream.read() if stream is not None else b""
+
+
+def _answer(out: bytes, err: bytes, status: int | None) -> ApplyResult:
+    try:
+        answer = jsoncodec.loads(out.strip().splitlines()[-1]) if out.strip() else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        words = err.decode(errors="replace").strip().splitlines()
+        raise SystemFailure(f"layer unpacker: exit status {status}: {words[-1] if words else 'no answer'}")
+    error = answer.get("error")
+    if isinstance(error, dict):
+        message = str(error.get("message", ""))
+        if error.get("kind") == NEED_LOWERS:
+            raise LowersNeeded(message)
+        if error.get("kind") == "InvalidArgument":
+            raise LayerFormatError(message)
+        raise SystemFailure(message)
+    return ApplyResult(
+        diff_id=Digest.parse(str(answer["diff_id"])),
+        size=int(str(answer["size"])),
+        uncompressed=int(str(answer["uncompressed"])),
+        compression=str(answer["compression"]),
+    )

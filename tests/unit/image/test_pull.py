@@ -288,3 +288,20 @@ def test_concurrent_pulls_of_one_image_share_the_work(tmp_path: Path) -> None:
     downloads = [key for key, _ in registry.requests]
     assert len(downloads) == len(set(downloads))  # no blob fetched twice
     assert service.fsck() == []
+
+
+def test_a_hard_link_into_a_lower_layer_is_copied_up(tmp_path: Path, registry: FakeRegistry) -> None:
+    from tests.unit.image.tarfixtures import h
+
+    lower = [d("data"), f("data/keep", os.urandom(300_000))]
+    upper = [d("data"), h("data/hard", "data/keep")]
+    registry.push("links", "latest", image_blobs([lower, upper]))
+    service = make_service(tmp_path, registry)
+
+    pull(service, "links")
+
+    top = service.snapshots.get(service.get("links").top_layer or "")
+    assert top is not None
+    base = service.snapshots.chain(top.key)[1]
+    copied = (service.snapshots.fs(top) / "data/hard").read_bytes()
+    assert copied == (service.snapshots.fs(base) / "data/keep").read_bytes()
