@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, BinaryIO
 
-    from dockyard.cli.client import Connection
+    from dockyard.cli.wire import Connection
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 _CTRL = {c: i + 1 for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")}

@@ -7,7 +7,9 @@ import socket
 import pytest
 
 from dockyard.cli import client as api
-from dockyard.cli.client import Client, demux, encode_query, json_messages, resolve_host
+from dockyard.cli import wire
+from dockyard.cli.client import Client, resolve_host
+from dockyard.cli.wire import demux, encode_query, json_messages
 from dockyard.errors import Conflict, InvalidArgument, NotFound, SystemFailure, Unavailable
 from tests.unit.cli.fakeapi import FakeEngine, Reply, error, frame
 
@@ -198,7 +200,7 @@ def test_demux_splits_frames_across_chunk_boundaries() -> None:
 
 
 def test_demux_reports_system_error_frames() -> None:
-    with pytest.raises(api.StreamError, match="error from daemon in stream: bad"):
+    with pytest.raises(wire.StreamError, match="error from daemon in stream: bad"):
         list(demux([frame(3, b"bad")]))
 
 

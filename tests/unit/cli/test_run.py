@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from dockyard.cli import terminal
-from dockyard.cli.client import Connection
+from dockyard.cli.wire import Connection
 from tests.unit.cli.fakeapi import Reply, error, frame, json_lines
 
 CID = "a" * 64

@@ -30,7 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from dockyard.cli.client import Client, Connection
+    from dockyard.cli.client import Client
+    from dockyard.cli.wire import Connection
 
 F = options.Flag
 
@@ -189,7 +190,7 @@ def run_logs(cli: Cli, parsed: options.Parsed) -> int:
                 out.write(chunk)
                 out.flush()
             return 0
-        from dockyard.cli.client import demux
+        from dockyard.cli.wire import demux
 
         for stream, data in demux(response.chunks()):
             target = err if stream == 2 else out

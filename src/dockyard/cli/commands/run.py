@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 
 from dockyard.cli import options
-from dockyard.cli.commands import runconfig
+from dockyard.cli.commands import runconfig, runflags
 from dockyard.cli.commands.base import PROG, Cli, Spec, StatusError
 from dockyard.cli.commands.container import attach_query, attach_streams, detach_keys_for, resize_tty
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
@@ -201,7 +201,7 @@ def _run_attached(cli: Cli, parsed: options.Parsed, body: dict[str, object], ide
 SPECS = {
     "run": Spec(
         "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
-        runconfig.RUN_FLAGS,
+        runflags.RUN_FLAGS,
         run_run,
         args=("min", 1),
         aliases="container run,run",
@@ -209,7 +209,7 @@ SPECS = {
     ),
     "create": Spec(
         "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
-        runconfig.CREATE_FLAGS,
+        runflags.CREATE_FLAGS,
         run_create,
         args=("min", 1),
         aliases="container create,create",
