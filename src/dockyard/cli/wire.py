@@ -183,6 +183,11 @@ class Response:
 
 
 def read_head(conn: Connection, method: str) -> Response:
+    """Read a response's status line and headers from ``conn``; the body stays unread.
+
+    Raises:
+        SystemFailure: the daemon closed the connection or sent something that is not HTTP.
+    """
     line = conn.readline()
     if not line:
         raise SystemFailure("the daemon closed the connection without answering")

@@ -96,6 +96,7 @@ def _parallel(cli: Cli, refs: Sequence[str], action: Callable[[str], str | None]
 
 
 def run_stop(cli: Cli, parsed: options.Parsed) -> int:
+    """``stop``: ``POST /containers/{id}/stop`` (``t``, ``signal``) for each, in parallel."""
     query = _timeout_query(parsed)
 
     def stop(ref: str) -> str:
@@ -108,6 +109,7 @@ def run_stop(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_restart(cli: Cli, parsed: options.Parsed) -> int:
+    """``restart``: ``POST /containers/{id}/restart`` for each, in parallel."""
     query = _timeout_query(parsed)
 
     def restart(ref: str) -> str:
@@ -118,6 +120,7 @@ def run_restart(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_kill(cli: Cli, parsed: options.Parsed) -> int:
+    """``kill``: ``POST /containers/{id}/kill`` (``signal``; the daemon defaults to KILL)."""
     query = {"signal": parsed.text("signal")} if parsed.text("signal") else {}
 
     def kill(ref: str) -> str:
@@ -128,6 +131,7 @@ def run_kill(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_rm(cli: Cli, parsed: options.Parsed) -> int:
+    """``rm``: ``DELETE /containers/{id}`` (``force``, ``link``, ``v``); ``-f`` forgives missing ones."""
     query = {
         name: "1"
         for flag, name in (("force", "force"), ("link", "link"), ("volumes", "v"))
@@ -159,6 +163,7 @@ def wait_status(client: Client, ref: str, condition: str = "") -> int:
 
 
 def run_wait(cli: Cli, parsed: options.Parsed) -> int:
+    """``wait``: print each container's exit code once it stops."""
     return for_each(cli, parsed.args, lambda ref: str(wait_status(cli.client, _path_ref(ref))))
 
 
@@ -166,6 +171,7 @@ def run_wait(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_logs(cli: Cli, parsed: options.Parsed) -> int:
+    """``logs``: the log stream, split to stdout/stderr unless the container has a TTY."""
     import time
 
     ref = _path_ref(parsed.args[0])
@@ -202,6 +208,7 @@ def run_logs(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_top(cli: Cli, parsed: options.Parsed) -> int:
+    """``top``: ``GET /containers/{id}/top`` (``ps_args``) as a table (minwidth 20)."""
     from dockyard.cli.render import tabwrite
 
     ref = _path_ref(parsed.args[0])
@@ -298,6 +305,7 @@ def attach_streams(
 
 
 def attach_query(stdin: bool, stdout: bool, stderr: bool, detach_keys: str) -> dict[str, object]:
+    """The attach query docker sends: ``stream`` and the streams asked for, ``detachKeys``."""
     query: dict[str, object] = {"stream": "1"}
     for name, on in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
         if on:
@@ -308,6 +316,7 @@ def attach_query(stdin: bool, stdout: bool, stderr: bool, detach_keys: str) -> d
 
 
 def run_attach(cli: Cli, parsed: options.Parsed) -> int:
+    """``attach``: relay a running container's stdio; exit with its status."""
     ref = _path_ref(parsed.args[0])
     info = container_json(cli, ref)
     state = info.get("State") or {}
@@ -348,6 +357,7 @@ def run_attach(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_start(cli: Cli, parsed: options.Parsed) -> int:
+    """``start``: start each container, or with ``-a``/``-i`` attach to one and wait for it."""
     if not (parsed.flag("attach") or parsed.flag("interactive")):
         return _start_plain(cli, parsed.args)
     if len(parsed.args) > 1:
@@ -447,6 +457,7 @@ def inspect_objects(cli: Cli, refs: Sequence[str], fmt: str, fetch: Callable[[st
 
 
 def run_inspect(cli: Cli, parsed: options.Parsed) -> int:
+    """``inspect``: any kind of object (``--type`` narrows it), docker's inspect output."""
     query = {"size": "1"} if parsed.flag("size") else None
 
     def fetch(ref: str) -> bytes:

@@ -38,6 +38,7 @@ def _exec_config(cli: Cli, parsed: options.Parsed, keys: str) -> dict[str, objec
 
 
 def run_exec(cli: Cli, parsed: options.Parsed) -> int:
+    """``exec``: create and start an exec instance; exit with its exit code."""
     ref = parsed.args[0]
     keys = detach_keys_for(cli, parsed.text("detach-keys"))
     config = _exec_config(cli, parsed, keys)

@@ -100,6 +100,7 @@ def pull_image(
 
 
 def run_pull(cli: Cli, parsed: options.Parsed) -> int:
+    """``pull``: ``POST /images/create`` with docker's progress, then the full reference."""
     ref = parse_normalized(parsed.args[0])
     quiet = parsed.flag("quiet")
     if parsed.flag("all-tags") and not ref.is_name_only():
@@ -128,6 +129,7 @@ def run_pull(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_rmi(cli: Cli, parsed: options.Parsed) -> int:
+    """``rmi``: ``DELETE /images/{name}``; prints Untagged/Deleted lines; ``-f`` forgives missing ones."""
     query = {k: "1" for k, flag in (("force", "force"), ("noprune", "no-prune")) if parsed.flag(flag)}
     errors: list[str] = []
     fatal = False
@@ -151,6 +153,7 @@ def run_rmi(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_tag(cli: Cli, parsed: options.Parsed) -> int:
+    """``tag``: ``POST /images/{source}/tag`` with the target normalised (``repo``, ``tag``)."""
     source, target = parsed.args
     try:
         parse_normalized(source) if not _is_id(source) else None
@@ -175,6 +178,7 @@ def _is_id(text: str) -> bool:
 
 
 def run_save(cli: Cli, parsed: options.Parsed) -> int:
+    """``save``: ``GET /images/get`` to stdout (never a terminal) or ``-o`` (written then renamed)."""
     output = parsed.text("output")
     if not output and cli.out_is_terminal():
         raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -233,6 +237,7 @@ def _open_input(stack: contextlib.ExitStack, cli: Cli, path: str) -> object:
 
 
 def run_load(cli: Cli, parsed: options.Parsed) -> int:
+    """``load``: ``POST /images/load`` with the archive streamed from ``-i`` or stdin."""
     path = parsed.text("input")
     if not path and cli.in_is_terminal():
         raise InvalidArgument("requested load from stdin, but stdin is empty")
@@ -260,6 +265,7 @@ def run_load(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_import(cli: Cli, parsed: options.Parsed) -> int:
+    """``import``: ``POST /images/create?fromSrc=`` with a file, stdin or a URL."""
     source = parsed.args[0]
     repo = parsed.args[1] if len(parsed.args) > 1 else ""
     if repo:
@@ -288,6 +294,7 @@ def run_import(cli: Cli, parsed: options.Parsed) -> int:
 
 
 def run_image_inspect(cli: Cli, parsed: options.Parsed) -> int:
+    """``image inspect``: ``GET /images/{name}/json`` through docker's inspectors."""
     from dockyard.cli.commands.inspection import inspect
 
     query = {"platform": parsed.text("platform")} if parsed.text("platform") else None

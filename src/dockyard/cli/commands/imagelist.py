@@ -173,6 +173,7 @@ def _images_format(cli: Cli, parsed: options.Parsed) -> str:
 
 
 def run_images(cli: Cli, parsed: options.Parsed) -> int:
+    """``images``: ``GET /images/json`` (``all``, ``filters`` with ``reference``) as docker's table."""
     from dockyard.util import jsoncodec
 
     filters = options.parse_filters(parsed.items("filter"))
@@ -268,6 +269,7 @@ class HistoryRow(TemplateObject):
 
 
 def run_history(cli: Cli, parsed: options.Parsed) -> int:
+    """``history``: ``GET /images/{name}/history`` as docker's table or a template."""
     from dockyard.cli.render import write_formatted
 
     entries = cli.client.call("GET", f"/images/{parsed.args[0]}/history")

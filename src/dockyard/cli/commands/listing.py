@@ -284,6 +284,7 @@ def _choose_format(cli: Cli, parsed: options.Parsed) -> str:
 
 
 def run_ps(cli: Cli, parsed: options.Parsed) -> int:
+    """``ps``: ``GET /containers/json`` (``all``, ``limit``, ``size``, ``filters``) as docker's table."""
     fmt = _choose_format(cli, parsed)
     limit = parsed.number("last")
     if parsed.flag("latest") and limit == -1:

@@ -68,6 +68,7 @@ class Reference:
 
 
 def familiar_name(domain: str, path: str) -> str:
+    """The name as users type it: ``docker.io/library/`` and ``docker.io/`` dropped."""
     if domain != DEFAULT_DOMAIN:
         return f"{domain}/{path}"
     if path.startswith("library/") and path.count("/") == 1:

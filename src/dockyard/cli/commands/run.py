@@ -121,12 +121,14 @@ def _prepare(cli: Cli, parsed: options.Parsed, command: str) -> dict[str, object
 
 
 def run_create(cli: Cli, parsed: options.Parsed) -> int:
+    """``create``: create the container (pulling a missing image) and print its ID."""
     body = _prepare(cli, parsed, "create")
     cli.print(create_container(cli, parsed, body, "create"))
     return 0
 
 
 def run_run(cli: Cli, parsed: options.Parsed) -> int:
+    """``run``: create, attach, wait, start and relay, as docker does (see the module docstring)."""
     body = _prepare(cli, parsed, "run")
     detach = parsed.flag("detach")
     if detach:

@@ -132,6 +132,7 @@ def _server_version(raw: object) -> GoStruct | None:
 
 
 def run_version(cli: Cli, parsed: options.Parsed) -> int:
+    """``version``: docker's version template over the client and ``/version``."""
     from dockyard.cli import template_exec, templates
     from dockyard.cli.render import normalize_format, tabwrite
 
@@ -319,6 +320,7 @@ def _registry_lines(config: object) -> list[str]:
 
 
 def run_info(cli: Cli, parsed: options.Parsed) -> int:
+    """``info``: docker's info layout (or a template) over ``/info``."""
     from dockyard.cli.main import VERSION
 
     fmt = parsed.text("format")
@@ -374,6 +376,7 @@ _KINDS = {
 
 
 def run_inspect(cli: Cli, parsed: options.Parsed) -> int:
+    """``inspect``: any kind of object (``--type`` narrows it), docker's inspect output."""
     from dockyard.cli.commands.inspection import inspect
 
     kind = parsed.text("type")
