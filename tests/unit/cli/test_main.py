@@ -224,3 +224,26 @@ def test_flag_usage_on_a_narrow_terminal_wraps_as_a_block_below() -> None:
     assert lines[0] == "  -f, --format string   "
     assert all(line.startswith(" " * 16) and not line.startswith(" " * 17) for line in lines[1:])
     assert " ".join(line.strip() for line in lines[1:]) == "Pretty-print containers using a Go template"
+
+
+def test_ps_import_closure_stays_small(engine) -> None:
+    # Start-up is most of `dockyard ps`: no re, json, typing, dataclasses, socket, subprocess...
+    import subprocess
+    import sys
+
+    engine.route("GET", "/containers/json", Reply(200, []))
+    probe = (
+        "import sys\n"
+        "from dockyard.cli import main\n"
+        f"status = main.dispatch(['ps'], {{'DOCKYARD_HOST': {engine.host!r}, 'HOME': '/nonexistent'}})\n"
+        "sys.stderr.write(' '.join(sorted(sys.modules)))\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stderr.split())
+    heavy = {"re", "json", "typing", "dataclasses", "socket", "subprocess", "asyncio", "argparse", "ssl",
+             "http", "urllib", "datetime", "threading", "importlib", "enum", "inspect"}  # fmt: skip
+    assert loaded & heavy == set()
