@@ -33,7 +33,7 @@ Client:{{if ne .Platform nil}}{{if ne .Platform.Name ""}} {{.Platform.Name}}{{en
  Version:\t{{.Version}}
  API version:\t{{.APIVersion}}
 {{- if ne .APIVersion .DefaultAPIVersion}} (downgraded from {{.DefaultAPIVersion}}){{end}}
- Python version:\t{{.PythonVersion}}
+ Go version:\t{{.GoVersion}}
  Git commit:\t{{.GitCommit}}
  Built:\t{{.BuildTime}}
  OS/Arch:\t{{.Os}}/{{.Arch}}
@@ -71,9 +71,9 @@ def _client_version(cli: Cli, api_version: str) -> GoStruct:
     return GoStruct(
         Platform=GoStruct(Name="dockyard"),
         Version=VERSION,
-        APIVersion=api_version,
+        ApiVersion=api_version,  # JSON names as docker's clientVersion marshals them
         DefaultAPIVersion=MAX_API,
-        PythonVersion=f"python{platform.python_version()}",
+        GoVersion=f"python{platform.python_version()}",  # the runtime's version, as dockyardd reports
         GitCommit="",
         BuildTime="",
         Os=sys.platform,
