@@ -37,7 +37,7 @@ from dockyard.image.archive import ApplyOptions, ApplyResult
 from dockyard.image.content import ContentStore, Ingest, IngestReader
 from dockyard.image.progress import Progress, ProgressChannel, Throttle
 from dockyard.image.snapshots import LayerPreparation, Snapshotter
-from dockyard.image.unpack import LowersNeeded, unpack_in_child
+from dockyard.image.unpack import LowersNeeded, unpack_in_child, unpack_in_thread
 from dockyard.oci.digest import Digest, DigestMismatch
 from dockyard.oci.image_spec import Descriptor
 from dockyard.registry import Reference
@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from dockyard.registry.auth import AuthConfig
 
 __all__ = ["ROOTFS_MISMATCH", "BlobSource", "LayerPipeline"]
+
+_CHILD_THRESHOLD = 1 << 20
+"""Layer blobs this big or bigger are unpacked by an unpacker process; smaller ones in a thread."""
 
 ROOTFS_MISMATCH = "layers from manifest don't match image configuration"
 """dockerd's ``errRootFSMismatch``."""
@@ -272,7 +275,9 @@ class LayerPipeline:
         with ExitStack() as stack:
             source = layer.reader or stack.enter_context(self._content.open(layer.desc.digest))
             lowers = [other.directory for other in reversed(below) if other.directory is not None]
-            return await unpack_in_child(
+            # A process for a small layer costs more than the work; those few stay in a thread.
+            unpack = unpack_in_child if layer.desc.size >= _CHILD_THRESHOLD else unpack_in_thread
+            return await unpack(
                 source,
                 layer.directory,
                 lowers=lowers,

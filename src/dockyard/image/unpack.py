@@ -28,7 +28,14 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from dockyard.util import jsoncodec
 
-__all__ = ["LowersNeeded", "media_type_for", "open_dirs", "unpack_in_child", "unpack_layer"]
+__all__ = [
+    "LowersNeeded",
+    "media_type_for",
+    "open_dirs",
+    "unpack_in_child",
+    "unpack_in_thread",
+    "unpack_layer",
+]
 
 _FEED_CHUNK = 1 << 20
 _MEDIA_TYPES = {Compression.GZIP: OCI_LAYER_GZIP, Compression.ZSTD: OCI_LAYER_ZSTD}
@@ -180,3 +187,35 @@ def _answer(out: bytes, err: bytes, status: int | None) -> ApplyResult:
         uncompressed=int(str(answer["uncompressed"])),
         compression=str(answer["compression"]),
     )
+
+
+async def unpack_in_thread(
+    source: Readable,
+    root: Path,
+    *,
+    lowers: list[Path],
+    lowers_ready: bool,
+    options: ApplyOptions,
+    progress: Callable[[int], None] | None = None,
+) -> ApplyResult:
+    """``unpack_in_child``'s contract, in a worker thread: for small layers, where starting a
+    process costs more than the unpacking (``progress`` is still called in the loop's thread)."""
+    loop = asyncio.get_running_loop()
+
+    def report(count: int) -> None:
+        if progress is not None:
+            loop.call_soon_threadsafe(progress, count)
+
+    def work() -> ApplyResult:
+        with ExitStack() as stack:
+
+            def lower_fds() -> list[int]:
+                if not lowers_ready:
+                    raise LowersNeeded("the lower layers are needed")
+                return open_dirs(stack, lowers)
+
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            stack.callback(os.close, fd)
+            return apply_layer(source, fd, options=options, progress=report, lowers=lower_fds)
+
+    return await asyncio.to_thread(work)

@@ -226,9 +226,10 @@ def test_at_most_three_downloads_at_once(tmp_path: Path) -> None:
     assert sum(1 for e in events if e.status == "Waiting") == 3
 
 
-def test_unpacking_starts_while_the_layer_downloads(tmp_path: Path) -> None:
-    registry = FakeRegistry(chunk=8192, delay=0.002)
-    image = image_blobs([[f("big", os.urandom(400_000))]], compression="none")
+@pytest.mark.parametrize("size", [400_000, 1_300_000], ids=["thread", "unpacker-process"])
+def test_unpacking_starts_while_the_layer_downloads(tmp_path: Path, size: int) -> None:
+    registry = FakeRegistry(chunk=16384, delay=0.002)
+    image = image_blobs([[f("big", os.urandom(size))]], compression="none")
     registry.push("slow", "latest", image)
     service = make_service(tmp_path, registry)
 
@@ -236,6 +237,7 @@ def test_unpacking_starts_while_the_layer_downloads(tmp_path: Path) -> None:
 
     order = [e.status for e in events if e.status in ("Extracting", "Verifying Checksum")]
     assert order[0] == "Extracting"  # unpacking began before the download was verified
+    assert service.fsck() == []
 
 
 def test_pull_all_tags(tmp_path: Path, registry: FakeRegistry) -> None:
