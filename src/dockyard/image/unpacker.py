@@ -25,11 +25,12 @@ into a lower layer needs them, and they may still have been unpacking when this 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from dockyard.errors import InvalidArgument
 from dockyard.image.archive import ApplyOptions, apply_layer
-from dockyard.util import jsoncodec
+from dockyard.util import jsoncodec, libc
 
 __all__ = ["NEED_LOWERS", "main", "parse_args"]
 
@@ -97,8 +98,16 @@ def _run(argv: list[str]) -> dict[str, object]:
     }
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the unpacker; the exit status is 0 when the layer was applied, 1 otherwise."""
+    # If the daemon dies, so does this: a restarted daemon removes unfinished layers, and must
+    # not race an orphan still writing into one.
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:
+        return 1
     try:
         answer = _run(sys.argv[1:] if argv is None else argv)
         status = 0
