@@ -101,6 +101,11 @@ class RawTerminal:
 
 
 _PROXIED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+# Without proxying these still end the relay, but through the pump, so the terminal is restored.
+_ENDING = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+_WINCH = 28  # SIGWINCH on Linux, without importing ``signal`` (a unit test checks the number)
 
 
 class Catcher:
@@ -128,7 +133,7 @@ class Catcher:
         except ValueError:
             return self  # not the main thread
         self._installed = True
-        names = ("SIGWINCH", *(_PROXIED if self.proxy else ()))
+        names = ("SIGWINCH", *(_PROXIED if self.proxy else _ENDING))
         for name in names:
             number = getattr(signal, name)
             self._previous[number] = signal.signal(number, _note)
@@ -185,8 +190,9 @@ class _DetachScanner:
 class Pump:
     """Relay between our stdio and a hijacked connection until the stream ends or we detach.
 
-    ``run()`` returns "ended" or "detached". ``on_signal`` is called (outside any handler) with
-    each signal number caught while pumping: SIGWINCH always, the others with ``proxy``.
+    ``run()`` returns "ended", "detached", or "signalled" (SIGINT, SIGTERM or SIGHUP arrived
+    without ``proxy``; ``ended_by`` says which). ``on_signal`` is called (outside any handler)
+    with each signal caught while pumping: SIGWINCH always, the others with ``proxy``.
     """
 
     def __init__(
@@ -209,6 +215,7 @@ class Pump:
         self.scanner = _DetachScanner(detach_keys) if detach_keys and tty else None
         self.on_signal = on_signal
         self.proxy = proxy
+        self.ended_by = 0  # the signal that ended the relay ("signalled")
         self._frames = bytearray()
 
     def run(self) -> str:
@@ -227,6 +234,9 @@ class Pump:
             ready, _, _ = select.select(readable, [], [])
             if wake_fd in ready:
                 for signum in catcher.drain():
+                    if not self.proxy and signum != _WINCH:
+                        self.ended_by = signum
+                        return "signalled"
                     if self.on_signal is not None:
                         self.on_signal(signum)
             if watch_in and stdin_fd in ready:

@@ -395,3 +395,39 @@ def test_pump_passes_tty_output_raw() -> None:
 
     outcome, printed = _pump_with(b"", server, tty=True, keys=None)
     assert (outcome, printed) == ("ended", b"\x1b[1mbold\r\n")
+
+
+def test_winch_number_is_linuxs() -> None:
+    import signal
+
+    assert terminal._WINCH == signal.SIGWINCH
+
+
+def test_pump_ends_on_sigterm_without_proxy_so_the_terminal_is_restored() -> None:
+    import signal
+
+    def server(sock: socket.socket) -> None:
+        import time
+
+        deadline = time.monotonic() + 5
+        while signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the pump has its handler in place
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:  # never kill the test runner
+            os.kill(os.getpid(), signal.SIGTERM)
+            sock.recv(100)
+
+    ours, theirs = socket.socketpair()
+    thread = threading.Thread(target=server, args=(theirs,), daemon=True)
+    out_r, out_w = os.pipe()
+    try:
+        with os.fdopen(out_w, "wb") as out:
+            pump = terminal.Pump(Connection(ours, "test"), stdin_fd=None, stdout=out, stderr=out, tty=True,
+                                 detach_keys=None)  # fmt: skip
+            thread.start()
+            outcome = pump.run()
+    finally:
+        os.close(out_r)
+        ours.close()
+        thread.join(timeout=5)
+        theirs.close()
+    assert (outcome, pump.ended_by) == ("signalled", signal.SIGTERM)

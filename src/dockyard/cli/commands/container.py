@@ -299,9 +299,13 @@ def attach_streams(
             proxy=kill_path is not None,
         )
         try:
-            return pump.run()
+            outcome = pump.run()
         finally:
             conn.close()
+    if outcome == "signalled":
+        # The terminal is restored by now; end as the signal would have ended us.
+        raise StatusError(128 + pump.ended_by)
+    return outcome
 
 
 def attach_query(stdin: bool, stdout: bool, stderr: bool, detach_keys: str) -> dict[str, object]:
