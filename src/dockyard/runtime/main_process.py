@@ -166,8 +166,7 @@ def _create_locked(
         creation.cgroup.set_resources(linux.resources)
     fifo_fd = None
     if options.use_fifo:
-        os.mkfifo(container.fifo_path, 0o622)
-        fifo_fd = os.open(container.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        fifo_fd = _make_fifo(container.fifo_path, spec)
     console = None
     process = spec.process
     assert process is not None
@@ -271,6 +270,22 @@ def _fork_init(config: InitConfig, creation: _Creation, parent: Channel) -> int 
             os.close(fd)
     creation.init_pid = pid
     return None
+
+
+def _make_fifo(path: str, spec: runtime_spec.Spec) -> int:
+    """The exec fifo (0622, whatever our umask), owned like runc's by the container's root.
+
+    The helper opens it for writing through ``/proc/self/fd/3`` as the container's root, which
+    in a user namespace is an unprivileged host uid.
+    """
+    os.mkfifo(path, 0o622)
+    os.chmod(path, 0o622)
+    linux = spec.linux
+    if linux is not None and linux.uid_mappings:
+        uid = next((m.host_id for m in linux.uid_mappings if m.container_id == 0), 0)
+        gid = next((m.host_id for m in linux.gid_mappings if m.container_id == 0), 0)
+        os.chown(path, uid, gid)
+    return os.open(path, os.O_PATH | os.O_CLOEXEC)
 
 
 def _now_ns() -> int:

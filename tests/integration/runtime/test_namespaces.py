@@ -88,3 +88,24 @@ def test_user_namespace_with_id_maps(lab: Lab) -> None:
 
 def test_pid_one_is_the_process(lab: Lab) -> None:
     assert lab.run(["sh", "-c", "echo $$"]).ok().stdout.strip() == "1"
+
+
+def test_exec_joins_the_user_namespace(lab: Lab) -> None:
+    def userns(spec: rs.Spec) -> None:
+        assert spec.linux is not None
+        spec.linux.namespaces.append(rs.LinuxNamespace(type="user"))
+        spec.linux.uid_mappings = [rs.IDMapping(container_id=0, host_id=100000, size=65536)]
+        spec.linux.gid_mappings = [rs.IDMapping(container_id=0, host_id=100000, size=65536)]
+        spec.mounts = [m for m in spec.mounts if m.type != "cgroup"]
+
+    ident = lab.start_sleeper(mutate=userns)
+    pid = lab.pid(ident)
+    out = (
+        lab.cmd("exec", ident, "sh", "-c", "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map")
+        .ok()
+        .stdout
+    )
+    lines = out.splitlines()
+    assert lines[0] == os.readlink(f"/proc/{pid}/ns/user")
+    assert lines[1] == "0"
+    assert lines[2].split() == ["0", "100000", "65536"]
