@@ -86,9 +86,9 @@ def build_process(parsed: Parsed, base: runtime_spec.Process) -> runtime_spec.Pr
         process.no_new_privileges = True
     if parsed.many("cap") and process.capabilities is not None:
         for cap in parsed.many("cap"):
-            for field in ("bounding", "effective", "permitted", "ambient", "inheritable"):
-                caps = getattr(process.capabilities, field)
-                if field in ("bounding", "effective", "permitted") and cap not in caps:
+            for caps in (process.capabilities.bounding, process.capabilities.effective,
+                         process.capabilities.permitted):  # fmt: skip
+                if cap not in caps:
                     caps.append(cap)
     return process
 

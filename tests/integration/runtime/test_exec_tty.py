@@ -120,3 +120,9 @@ def test_exec_is_visible_only_as_the_command(lab: Lab) -> None:
     out = lab.cmd("exec", ident, "ps", "-o", "pid,comm").ok().stdout
     comms = [line.split()[1] for line in out.splitlines()[1:]]
     assert sorted(comms) == ["ps", "sleep", "sleep"]
+
+
+def test_exec_cap_adds_a_capability(lab: Lab) -> None:
+    ident = lab.start_sleeper()
+    out = lab.cmd("exec", "--cap", "CAP_SYS_ADMIN", ident, "grep", "CapEff", "/proc/self/status").ok().stdout
+    assert int(out.split()[1], 16) == 0xA80425FB | 1 << 21
