@@ -39,6 +39,19 @@ if [ ! -x .venv/bin/python ]; then /usr/bin/python3 -m venv .venv; fi
 # otherwise never be written).
 .venv/bin/python -m compileall -q -j 0 src
 
+# dockyard-runtime and dockyard-monitor start for every container (and every exec), so their
+# launchers skip `site` (-IS, one shebang argument: ~3 ms a start, a third of Python's start-up here) and put the
+# package's directory on sys.path themselves. They are stdlib-only, so nothing else is needed.
+# A later `pip install` rewrites plain console scripts: run this script again after one.
+pkgparent=$(.venv/bin/python -c 'import os, dockyard; print(os.path.dirname(os.path.dirname(os.path.abspath(dockyard.__file__))))')
+write_launcher() {  # <command> <module with main()>
+  printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom %s import main\nsys.exit(main())\n' \
+    "$PWD/.venv/bin/python3" "$pkgparent" "$2" > ".venv/bin/$1"
+  chmod 755 ".venv/bin/$1"
+}
+write_launcher dockyard-runtime dockyard.runtime.cli
+write_launcher dockyard-monitor dockyard.monitor.main
+
 for cmd in dockyard dockyardd dockyard-runtime dockyard-monitor; do
   ln -sf "$PWD/.venv/bin/$cmd" "/usr/local/bin/$cmd"
 done
