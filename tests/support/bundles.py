@@ -120,7 +120,9 @@ def make_bundle(
     """
     bundle.mkdir(parents=True, exist_ok=True)
     os.chmod(bundle, 0o711)
-    build_rootfs(bundle / "rootfs", link=True)
+    # A copy, never a hard link: a container running as root could otherwise write through the
+    # link into the host's /bin/busybox.
+    build_rootfs(bundle / "rootfs")
     spec = default_spec(args, cgroups_path=cgroups_path)
     if mutate is not None:
         mutate(spec)
