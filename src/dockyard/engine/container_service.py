@@ -191,12 +191,19 @@ class ContainerService(ContainerLifecycle):
             RuntimeFailed: the runtime refused (its message follows "OCI runtime create failed").
         """
         container = self._store.get(ref)
-        async with self._locks.hold(container.id):
-            container = self._store.get(container.id)
-            _check_startable(container)
-            await self._settle(container.id)
-            self.restart_manager.reset(container.id)
-            await self._start_locked(container, manual=True)
+        failed = False
+        try:
+            async with self._locks.hold(container.id):
+                container = self._store.get(container.id)
+                _check_startable(container)
+                await self._settle(container.id)
+                self.restart_manager.reset(container.id)
+                failed = True
+                await self._start_locked(container, manual=True)
+                failed = False
+        finally:
+            if failed and container.host_config.auto_remove:
+                await self._auto_remove(container.id)  # moby containerStart: --rm also when start fails
 
     # --- stop, kill, restart --------------------------------------------------------------------
     async def stop(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> None:

@@ -169,6 +169,10 @@ class ContainerLifecycle:
         except NotFound:
             pass
         self._publish(container, "die", exitCode=str(code))
+        # Whoever waits for this run's end would wait forever: the run never began.
+        result = (code, message)
+        _resolve(self._exit_waiters.pop(container.id, []), result)
+        _resolve(self._stop_waiters.pop(container.id, []), result)
 
     async def _settle(self, container_id: str) -> None:
         """Wait until the previous task's exit is fully handled (it holds no lock meanwhile)."""

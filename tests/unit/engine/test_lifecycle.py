@@ -338,3 +338,23 @@ async def test_top_lists_the_containers_processes(h: Harness) -> None:
     titles, rows = await h.containers.top(cid, ps_args="-o pid,comm")
     assert titles == ["PID", "COMMAND"]
     assert rows == []  # the fake pid is not a real process on this host
+
+
+async def test_a_failed_start_of_an_auto_remove_container_removes_it_and_wakes_waiters(h: Harness) -> None:
+    cid = await _create(h, auto_remove=True)
+    removed = asyncio.ensure_future(h.containers.wait(cid, condition="removed"))
+    h.monitors.fail_next = RuntimeFailed('exec: "nope": executable file not found in $PATH')
+    with pytest.raises(RuntimeFailed):
+        await h.containers.start(cid)
+    assert (await removed)[0] == 127
+    with pytest.raises(NoSuchContainer):
+        h.containers.get(cid)
+
+
+async def test_a_failed_start_wakes_next_exit_waiters(h: Harness) -> None:
+    cid = await _create(h)
+    waiter = asyncio.ensure_future(h.containers.wait(cid, condition="next-exit"))
+    h.monitors.fail_next = RuntimeFailed("permission denied")
+    with pytest.raises(RuntimeFailed):
+        await h.containers.start(cid)
+    assert (await waiter)[0] == 126
