@@ -23,7 +23,6 @@ rather than followed.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
@@ -42,19 +41,6 @@ log = logging.getLogger(__name__)
 PAGE_LIMIT = 4095
 """Longest option string mount(2) accepts (one page, NUL included)."""
 
-# include/uapi/linux/mount.h
-_FSOPEN_CLOEXEC = 0x1
-_FSCONFIG_SET_FLAG = 0
-_FSCONFIG_SET_STRING = 1
-_MOUNT_ATTR_RDONLY = 0x1
-_FSCONFIG_CMD_CREATE = 6
-_FSMOUNT_CLOEXEC = 0x1
-_MOVE_MOUNT_F_EMPTY_PATH = 0x4
-_MOVE_MOUNT_T_EMPTY_PATH = 0x40
-_NEW_MOUNT_API = {"x86_64": (430, 431, 432), "aarch64": (430, 431, 432)}
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 _new_api_works: bool | None = None
 
 
@@ -175,23 +161,13 @@ def _fd_path(path: str, stack: ExitStack) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def _syscall(number: int, *args: object) -> int:
-    result: int = _libc.syscall(number, *args)
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return result
-
-
 def _new_api_mount(mount: Mount, target_fd: int, flags: int) -> bool:
     """Mount the overlay with fsopen/fsconfig (one ``lowerdir+`` per layer); False if unsupported."""
     global _new_api_works
-    numbers = _NEW_MOUNT_API.get(libc.machine)
-    if numbers is None or _new_api_works is False:
+    if _new_api_works is False:
         return False
-    nr_fsopen, nr_fsconfig, nr_fsmount = numbers
     try:
-        fs_fd = _syscall(nr_fsopen, b"overlay", _FSOPEN_CLOEXEC)
+        fs_fd = libc.fsopen("overlay")
     except OSError as exc:
         if exc.errno in (errno.ENOSYS, errno.EPERM):
             _new_api_works = False
@@ -201,21 +177,21 @@ def _new_api_mount(mount: Mount, target_fd: int, flags: int) -> bool:
         for key, value in _overlay_config(mount):
             try:
                 if value is None:
-                    _syscall(nr_fsconfig, fs_fd, _FSCONFIG_SET_FLAG, key.encode(), None, 0)
+                    libc.fsconfig_set_flag(fs_fd, key)
                 else:
-                    _syscall(nr_fsconfig, fs_fd, _FSCONFIG_SET_STRING, key.encode(), os.fsencode(value), 0)
+                    libc.fsconfig_set_string(fs_fd, key, value)
             except OSError as exc:
                 if key == "lowerdir+" and exc.errno == errno.EINVAL and _new_api_works is None:
                     _new_api_works = False  # kernel older than 6.8: no lowerdir+
                     return False
                 raise OSError(exc.errno, f"fsconfig {key}={value}: {exc.strerror}") from None
-        _syscall(nr_fsconfig, fs_fd, _FSCONFIG_CMD_CREATE, None, None, 0)
-        attrs = _MOUNT_ATTR_RDONLY if flags & libc.MS_RDONLY else 0
-        mnt_fd = _syscall(nr_fsmount, fs_fd, _FSMOUNT_CLOEXEC, attrs)
+        libc.fsconfig_create(fs_fd)
+        attrs = libc.MOUNT_ATTR_RDONLY if flags & libc.MS_RDONLY else 0
+        mnt_fd = libc.fsmount(fs_fd, libc.FSMOUNT_CLOEXEC, attrs)
     finally:
         os.close(fs_fd)
     try:
-        libc.move_mount(mnt_fd, target_fd, "", _MOVE_MOUNT_F_EMPTY_PATH | _MOVE_MOUNT_T_EMPTY_PATH)
+        libc.move_mount(mnt_fd, target_fd, "", libc.MOVE_MOUNT_F_EMPTY_PATH | libc.MOVE_MOUNT_T_EMPTY_PATH)
     finally:
         os.close(mnt_fd)
     _new_api_works = True

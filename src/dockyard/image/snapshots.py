@@ -23,7 +23,6 @@ init layer has it in its parent chain, which GC computes from the records.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import shutil
@@ -37,13 +36,12 @@ from dockyard.errors import Conflict, NotFound, SystemFailure
 from dockyard.image import schema
 from dockyard.image.initlayer import populate_init_layer
 from dockyard.image.mount import Mount
+from dockyard.util import libc
 from dockyard.util.db import Database, Row
 
 __all__ = ["LayerPreparation", "Snapshot", "Snapshotter", "chain_ids"]
 
 log = logging.getLogger(__name__)
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 LAYER = "layer"
 INIT = "init"
@@ -227,9 +225,11 @@ class Snapshotter:
     def _commit(
         self, prep: LayerPreparation, diff_id: str, size: int, blob: str | None, media_type: str | None
     ) -> Snapshot:
-        if self._sync and _libc.syncfs(prep.root_fd) != 0:
-            err = ctypes.get_errno()
-            raise SystemFailure(f"syncfs {self.fs(prep.snapshot)}: {os.strerror(err)}")
+        if self._sync:
+            try:
+                libc.syncfs(prep.root_fd)
+            except OSError as exc:
+                raise SystemFailure(f"syncfs {self.fs(prep.snapshot)}: {exc.strerror}") from exc
         parent = prep.snapshot.parent
         with self._db.transaction() as conn:
             row = conn.execute("SELECT * FROM image_snapshots WHERE key = ?", (prep.chain_id,)).fetchone()

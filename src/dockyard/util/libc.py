@@ -27,8 +27,12 @@ __all__ = [
     "CLONE_NEWUSER",
     "CLONE_NEWUTS",
     "CLOSE_RANGE_CLOEXEC",
+    "FSMOUNT_CLOEXEC",
+    "FSOPEN_CLOEXEC",
     "MNT_DETACH",
+    "MOUNT_ATTR_RDONLY",
     "MOVE_MOUNT_F_EMPTY_PATH",
+    "MOVE_MOUNT_T_EMPTY_PATH",
     "MS_BIND",
     "MS_DIRSYNC",
     "MS_LAZYTIME",
@@ -72,6 +76,11 @@ __all__ = [
     "capget",
     "capset",
     "close_range",
+    "fsconfig_create",
+    "fsconfig_set_flag",
+    "fsconfig_set_string",
+    "fsmount",
+    "fsopen",
     "fstatfs_type",
     "machine",
     "mount",
@@ -87,6 +96,7 @@ __all__ = [
     "setdomainname",
     "sethostname",
     "setns",
+    "syncfs",
     "umount2",
     "unshare",
 ]
@@ -130,6 +140,15 @@ OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
 
+# include/uapi/linux/mount.h: the new mount API
+FSOPEN_CLOEXEC = 0x1
+FSMOUNT_CLOEXEC = 0x1
+MOUNT_ATTR_RDONLY = 0x1
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+_FSCONFIG_SET_FLAG = 0
+_FSCONFIG_SET_STRING = 1
+_FSCONFIG_CMD_CREATE = 6
+
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
@@ -147,6 +166,9 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "pidfd_open": 434,
         "close_range": 436,
         "openat2": 437,
+        "fsopen": 430,
+        "fsconfig": 431,
+        "fsmount": 432,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -157,6 +179,9 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "pidfd_open": 434,
         "close_range": 436,
         "openat2": 437,
+        "fsopen": 430,
+        "fsconfig": 431,
+        "fsmount": 432,
     },
 }
 
@@ -392,3 +417,43 @@ def prctl_seccomp_filter(program: bytes) -> None:
     prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
     if _libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog), 0, 0) != 0:
         raise _fail("prctl PR_SET_SECCOMP")
+
+
+def fsopen(fstype: str, flags: int = FSOPEN_CLOEXEC) -> int:
+    """fsopen(2): a filesystem context to configure with fsconfig (kernel 5.2+)."""
+    fd: int = _syscall(_nr("fsopen"), _b(fstype), ctypes.c_uint(flags))
+    if fd < 0:
+        raise _fail(f"fsopen {fstype}")
+    return fd
+
+
+def fsconfig_set_flag(fs_fd: int, key: str) -> None:
+    """fsconfig(FSCONFIG_SET_FLAG): a parameter without a value (``ro``, ``userxattr``)."""
+    if _syscall(_nr("fsconfig"), fs_fd, _FSCONFIG_SET_FLAG, _b(key), None, 0) != 0:
+        raise _fail(f"fsconfig {key}")
+
+
+def fsconfig_set_string(fs_fd: int, key: str, value: str) -> None:
+    """fsconfig(FSCONFIG_SET_STRING): ``key=value``; overlay's ``lowerdir+`` (6.8+) appends one layer."""
+    if _syscall(_nr("fsconfig"), fs_fd, _FSCONFIG_SET_STRING, _b(key), _b(value), 0) != 0:
+        raise _fail(f"fsconfig {key}={value}")
+
+
+def fsconfig_create(fs_fd: int) -> None:
+    """fsconfig(FSCONFIG_CMD_CREATE): create the superblock from the configured context."""
+    if _syscall(_nr("fsconfig"), fs_fd, _FSCONFIG_CMD_CREATE, None, None, 0) != 0:
+        raise _fail("fsconfig create")
+
+
+def fsmount(fs_fd: int, flags: int = FSMOUNT_CLOEXEC, attrs: int = 0) -> int:
+    """fsmount(2): a detached mount of the created superblock, to attach with move_mount."""
+    fd: int = _syscall(_nr("fsmount"), fs_fd, ctypes.c_uint(flags), ctypes.c_uint(attrs))
+    if fd < 0:
+        raise _fail("fsmount")
+    return fd
+
+
+def syncfs(fd: int) -> None:
+    """syncfs(2): flush the filesystem that ``fd`` lives on."""
+    if _libc.syncfs(fd) != 0:
+        raise _fail("syncfs")
