@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_HOST", "DaemonConfig", "Paths", "RuntimeEntry"]
+__all__ = ["DEFAULT_HOST", "DaemonConfig", "Paths", "RuntimeEntry", "find_program"]
 
 DEFAULT_HOST = "unix:///run/dockyard.sock"
 """Where ``dockyardd`` listens and ``dockyard`` connects when nothing else is configured."""
@@ -45,9 +45,18 @@ class Paths:
         """The content store: ``blobs/sha256/<hex>`` and ``ingest/``."""
         return self.data_root / "content"
 
+    @property
+    def blobs_root(self) -> Path:
+        """Committed blobs: one directory per digest algorithm."""
+        return self.content_root / "blobs"
+
+    def blob_dir(self, algorithm: str) -> Path:
+        """Committed blobs of one digest algorithm."""
+        return self.blobs_root / algorithm
+
     def blob(self, algorithm: str, hex_digest: str) -> Path:
         """A committed blob."""
-        return self.content_root / "blobs" / algorithm / hex_digest
+        return self.blob_dir(algorithm) / hex_digest
 
     @property
     def ingest_root(self) -> Path:
@@ -59,9 +68,24 @@ class Paths:
         """Unpacked layers and containers' writable layers (overlay upper/work dirs)."""
         return self.data_root / "snapshots"
 
+    @property
+    def daemon_lock(self) -> Path:
+        """Held (flock) by the one daemon that owns this data root."""
+        return self.data_root / "dockyardd.lock"
+
+    @property
+    def engine_id(self) -> Path:
+        """The engine's persistent ID (``docker info``'s ID)."""
+        return self.data_root / "engine-id"
+
+    @property
+    def containers_root(self) -> Path:
+        """Parent of every container directory."""
+        return self.data_root / "containers"
+
     def container_dir(self, container_id: str) -> Path:
         """Per-container files that persist: hostname, hosts, resolv.conf, the json-file log."""
-        return self.data_root / "containers" / container_id
+        return self.containers_root / container_id
 
     def container_log(self, container_id: str) -> Path:
         """The json-file log, named as Docker names it."""
@@ -78,9 +102,24 @@ class Paths:
         return self.data_root / "tmp"
 
     # --- exec root -------------------------------------------------------------------------
+    @property
+    def default_pidfile(self) -> Path:
+        """Where ``dockyardd`` writes its pid unless ``--pidfile`` says otherwise."""
+        return self.exec_root / "dockyardd.pid"
+
+    @property
+    def bundles_root(self) -> Path:
+        """Parent of every bundle."""
+        return self.exec_root / "bundles"
+
     def bundle(self, container_id: str) -> Path:
         """The OCI bundle handed to the runtime: ``config.json`` and the ``rootfs`` mount point."""
-        return self.exec_root / "bundles" / container_id
+        return self.bundles_root / container_id
+
+    @property
+    def monitors_root(self) -> Path:
+        """Parent of every monitor directory."""
+        return self.exec_root / "m"
 
     def monitor_dir(self, task_id: str) -> Path:
         """A monitor's directory: attach socket, pid file, exit record, exec process.json.
@@ -88,15 +127,25 @@ class Paths:
         ``task_id`` is a container ID or an exec ID; only its first 16 hex digits are used so the
         socket path stays under the 107-byte limit of ``sun_path``.
         """
-        return self.exec_root / "m" / task_id[:16]
+        return self.monitors_root / task_id[:16]
+
+    @property
+    def runtimes_root(self) -> Path:
+        """Parent of the OCI runtimes' state directories."""
+        return self.exec_root / "runtime"
 
     def runtime_root(self, runtime_name: str) -> Path:
         """The ``--root`` state directory passed to an OCI runtime."""
-        return self.exec_root / "runtime" / runtime_name
+        return self.runtimes_root / runtime_name
+
+    @property
+    def netns_root(self) -> Path:
+        """Parent of the containers' network namespace files."""
+        return self.exec_root / "netns"
 
     def netns(self, container_id: str) -> Path:
         """A container's network namespace, bind-mounted so it outlives its processes."""
-        return self.exec_root / "netns" / container_id[:16]
+        return self.netns_root / container_id[:16]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

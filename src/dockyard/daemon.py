@@ -47,7 +47,7 @@ from dockyard.api import (
     parse_host,
     tls_context,
 )
-from dockyard.config import DEFAULT_HOST, DaemonConfig, RuntimeEntry, find_program
+from dockyard.config import DEFAULT_HOST, DaemonConfig, Paths, RuntimeEntry, find_program
 from dockyard.errors import DockyardError, InvalidArgument, SystemFailure
 
 if TYPE_CHECKING:
@@ -60,8 +60,6 @@ log = logging.getLogger("dockyard.daemon")
 BUILTIN_RUNTIMES = ("dockyard-runtime", "runc", "crun")
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 LOG_LEVELS["fatal"] = logging.CRITICAL
-LOCK_NAME = "dockyardd.lock"
-PIDFILE_NAME = "dockyardd.pid"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,11 +146,12 @@ def config_from_args(args: argparse.Namespace) -> DaemonConfig:
     if args.tlsverify and not args.tlscacert:
         raise InvalidArgument("--tlsverify needs --tlscacert")
     exec_root = Path(args.exec_root)
+    paths = Paths(data_root=Path(args.data_root), exec_root=exec_root)
     return DaemonConfig(
         hosts=hosts,
         data_root=Path(args.data_root),
         exec_root=exec_root,
-        pidfile=Path(args.pidfile) if args.pidfile else exec_root / PIDFILE_NAME,
+        pidfile=Path(args.pidfile) if args.pidfile else paths.default_pidfile,
         default_runtime=args.default_runtime,
         runtimes=resolve_runtimes(args.default_runtime, args.add_runtime),
         insecure_registries=tuple(args.insecure_registry),
@@ -213,7 +212,7 @@ class RootLock:
             config.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise SystemFailure(f"cannot create {exc.filename}: {exc.strerror}") from exc
-        lock_path = config.data_root / LOCK_NAME
+        lock_path = config.paths.daemon_lock
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

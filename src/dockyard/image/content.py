@@ -55,7 +55,7 @@ class ContentStore:
 
     def __init__(self, paths: Paths) -> None:
         self._paths = paths
-        for directory in (paths.content_root, paths.ingest_root, paths.blob("sha256", "x").parent):
+        for directory in (paths.content_root, paths.ingest_root, paths.blob_dir("sha256")):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     # --- reading ---------------------------------------------------------------------------
@@ -104,7 +104,7 @@ class ContentStore:
 
     def digests(self) -> Iterator[Digest]:
         """Every committed blob, in no particular order. File names that are not digests are skipped."""
-        root = self._paths.blob("sha256", "x").parent.parent
+        root = self._paths.blobs_root
         for algorithm_dir in sorted(root.iterdir()) if root.is_dir() else []:
             for entry in os.scandir(algorithm_dir):
                 try:
