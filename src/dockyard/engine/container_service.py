@@ -322,19 +322,33 @@ class ContainerService(ContainerLifecycle):
             NoSuchContainer: nothing matches ``ref``.
             InvalidArgument: an unknown condition.
         """
+        return await self.waiter(ref, condition=condition)
+
+    def waiter(self, ref: str, *, condition: str = "not-running") -> asyncio.Future[tuple[int, str | None]]:
+        """``wait`` in two steps: check and register now, await the result later.
+
+        It raises at once (so an HTTP handler can answer 404/400 and otherwise send its headers
+        immediately, as dockerd does) and the returned future resolves when ``condition`` holds;
+        an exit that happens after this call is never missed.
+
+        Raises:
+            NoSuchContainer: nothing matches ``ref``.
+            InvalidArgument: an unknown condition.
+        """
         if condition not in _CONDITIONS:
             raise InvalidArgument(f'invalid condition: "{condition}"')
         container = self._store.get(ref)
+        future: asyncio.Future[tuple[int, str | None]] = asyncio.get_running_loop().create_future()
         if condition == "not-running" and not container.state.status.is_active():
-            return container.state.exit_code, container.state.error or None
+            future.set_result((container.state.exit_code, container.state.error or None))
+            return future
         table = {
             "not-running": self._stop_waiters,
             "next-exit": self._exit_waiters,
             "removed": self._removal_waiters,
         }[condition]
-        future: asyncio.Future[tuple[int, str | None]] = asyncio.get_running_loop().create_future()
         table.setdefault(container.id, []).append(future)
-        return await future
+        return future
 
     # --- attach, resize, logs, top --------------------------------------------------------------
     async def attach(

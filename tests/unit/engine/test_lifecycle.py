@@ -358,3 +358,12 @@ async def test_a_failed_start_wakes_next_exit_waiters(h: Harness) -> None:
     with pytest.raises(RuntimeFailed):
         await h.containers.start(cid)
     assert (await waiter)[0] == 126
+
+
+async def test_waiter_checks_at_once_and_never_misses_an_exit(h: Harness) -> None:
+    with pytest.raises(NoSuchContainer):
+        h.containers.waiter("nope", condition="next-exit")
+    cid = await h.run()
+    future = h.containers.waiter(cid, condition="next-exit")  # registered before the exit
+    h.process(cid).exit(6)
+    assert await future == (6, None)
