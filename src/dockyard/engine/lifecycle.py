@@ -122,12 +122,19 @@ class ContainerLifecycle:
         finished = [s.id for s in self._store.execs_of(container.id) if not s.running]
         if finished:
             self._store.drop_execs(finished)
+        # Noted before the monitor exists: a daemon killed during the launch finds this note and
+        # asks the monitor (recovery), instead of trusting a record that still says "created".
+        netns_path = str(self._runner.netns_path(container) or "")
+        self._store.set_notes(
+            container.id, dataclasses.replace(notes, task_id=container.id, netns=netns_path)
+        )
         try:
             task = await self._runner.launch(container, sessions)
         except DockyardError as exc:
             for session in sessions:
                 session.connect(None)
-            self._record_start_failure(container, exc)
+            self._store.set_notes(container.id, dataclasses.replace(notes, task_id=""))
+            self._record_start_failure(self._store.get(container.id), exc)
             raise _start_error(exc) from exc
         self._tasks[container.id] = task
         state = container.state
@@ -146,7 +153,7 @@ class ContainerLifecycle:
             manually_stopped=False if manual else notes.manually_stopped,
             started_before=True,
             task_id=container.id,
-            netns=str(self._runner.netns_path(container) or ""),
+            netns=netns_path,
         )
         self._store.update(dataclasses.replace(container, state=started), notes)
         self._publish(container, "start")
@@ -375,6 +382,14 @@ class ContainerLifecycle:
     # --- recovery hooks (engine/recovery.py) ---------------------------------------------------
     def adopt(self, container: Container, monitor: MonitorHandle, *, pid: int) -> Task:
         """Take over a task whose monitor outlived the previous daemon; watch it again."""
+        if not container.state.status.is_active():  # killed after the start, before the record
+            state = dataclasses.replace(
+                container.state,
+                status=ContainerStatus.RUNNING,
+                pid=pid,
+                started_at=format_time(self._clock.now()),
+            )
+            container = self._store.update(dataclasses.replace(container, state=state))
         started = self._clock.monotonic() - max(
             0.0, self._clock.now() - parse_time(container.state.started_at)
         )

@@ -71,7 +71,7 @@ async def _recover_one(
     ):
         await containers.finish_removal(container)
         return
-    if not container.state.status.is_active():
+    if not container.state.status.is_active() and not notes.task_id:
         await containers.unmount_if_stopped(container)
         return
     if container.state.status is ContainerStatus.RESTARTING and not notes.task_id:
@@ -86,6 +86,15 @@ async def _recover_one(
         return
     if state.status == "exited" and state.exit is not None:
         await containers.record_exit(container, state.exit, monitor)
+        return
+    if state.status == "created":
+        # The daemon died between "runtime create" and "start": nobody will start this process.
+        # Kill it and let its monitor record the end, as for any other exit.
+        try:
+            await containers.runtime_control(container).kill(container.id, "KILL", all=True)
+        except DockyardError:
+            pass
+        await containers.record_exit(container, await monitor.wait(), monitor)
         return
     containers.adopt(container, monitor, pid=state.pid)
     log.info("recovered running container=%s pid=%d", container.id[:12], state.pid)

@@ -113,3 +113,18 @@ async def test_one_broken_record_does_not_stop_the_others(tmp_path: Path) -> Non
     )
     await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
     assert new.containers.get(good).state.status is ContainerStatus.RUNNING
+
+
+async def test_a_start_the_record_missed_is_adopted(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    cid = await h.run()
+    await h.containers.close()
+    # The daemon died after the process started but before the record said "running".
+    record = h.store.get(cid)
+    h.store.update(
+        dataclasses.replace(record, state=dataclasses.replace(record.state, status=ContainerStatus.CREATED))
+    )
+    new = make_harness(tmp_path, previous=h)
+    await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
+    assert new.containers.get(cid).state.status is ContainerStatus.RUNNING
+    assert new.containers.task(cid) is not None
