@@ -65,13 +65,18 @@ def test_bad_policies_get_dockers_messages(policy: RestartPolicy, auto_remove: b
     assert str(info.value) == message
 
 
-async def test_a_restart_happens_after_the_backoff_delay() -> None:
+def _manager() -> tuple[FakeClock, list[str], RestartManager]:
+    """A manager whose restarts are recorded in the returned list."""
     clock, started = FakeClock(), []
 
     async def restart(container_id: str) -> None:
         started.append(container_id)
 
-    manager = RestartManager(clock, restart)
+    return clock, started, RestartManager(clock, restart)
+
+
+async def test_a_restart_happens_after_the_backoff_delay() -> None:
+    clock, started, manager = _manager()
     policy = RestartPolicy(name="always")
     delay = manager.on_exit("c1", policy, exit_code=0, manually_stopped=False, restart_count=0, ran_for=1)
     assert delay == 0.1
@@ -84,12 +89,7 @@ async def test_a_restart_happens_after_the_backoff_delay() -> None:
 
 
 async def test_a_stop_cancels_a_pending_restart() -> None:
-    clock, started = FakeClock(), []
-
-    async def restart(container_id: str) -> None:
-        started.append(container_id)
-
-    manager = RestartManager(clock, restart)
+    clock, started, manager = _manager()
     manager.on_exit(
         "c1", RestartPolicy(name="always"), exit_code=1, manually_stopped=False, restart_count=0, ran_for=0
     )
@@ -124,12 +124,7 @@ async def test_a_stop_cancels_a_pending_restart() -> None:
 
 
 async def test_close_prevents_every_restart() -> None:
-    clock, started = FakeClock(), []
-
-    async def restart(container_id: str) -> None:
-        started.append(container_id)
-
-    manager = RestartManager(clock, restart)
+    clock, started, manager = _manager()
     manager.on_exit(
         "c1", RestartPolicy(name="always"), exit_code=1, manually_stopped=False, restart_count=0, ran_for=0
     )
