@@ -23,7 +23,7 @@ from dockyard.engine.container import ContainerConfig, HealthConfig, HostConfig,
 from dockyard.engine.restart import validate_policy
 from dockyard.engine.seams import ImageDefaults
 from dockyard.engine.signals import parse_signal
-from dockyard.engine.specgen import effective_capabilities, parse_security_opts
+from dockyard.engine.specgen import effective_capabilities, parse_security_opts, unavailable_capabilities
 from dockyard.errors import InvalidArgument, NoSuchNetwork, Unsupported
 
 __all__ = [
@@ -111,7 +111,12 @@ def default_host_config(hc: HostConfig, *, cgroup_version: int, default_runtime:
 
 
 def check_host_config(
-    config: ContainerConfig, hc: HostConfig, *, runtimes: tuple[str, ...], ncpu: int
+    config: ContainerConfig,
+    hc: HostConfig,
+    *,
+    runtimes: tuple[str, ...],
+    ncpu: int,
+    capabilities: tuple[str, ...] | None = None,
 ) -> list[str]:
     """Refuse what dockerd refuses; return the warnings ``create`` reports.
 
@@ -125,6 +130,8 @@ def check_host_config(
     _check_resources(hc, ncpu)
     validate_policy(hc.restart_policy, auto_remove=hc.auto_remove)
     effective_capabilities(hc)
+    for cap in unavailable_capabilities(hc, capabilities):
+        warnings.append(f"{cap} is not in the daemon's bounding set: the container cannot be granted it")
     parse_security_opts(hc.security_opt)
     if hc.runtime not in runtimes:
         raise InvalidArgument(f"Unknown runtime specified {hc.runtime}")

@@ -125,7 +125,11 @@ class ContainerService(ContainerLifecycle):
             host_config, cgroup_version=self._host.cgroup_version, default_runtime=self._runtimes.default
         )
         warnings += configs.check_host_config(
-            merged, hc, runtimes=self._runtimes.names(), ncpu=self._host.ncpu
+            merged,
+            hc,
+            runtimes=self._runtimes.names(),
+            ncpu=self._host.ncpu,
+            capabilities=self._host.capabilities,
         )
         path, args = configs.command_of(merged)
         container_id = self._new_id()

@@ -212,6 +212,7 @@ class Engine:
             rlimit_hard=host.rlimit_hard,
             init_binary=host.init_binary,
             cgroup_parent=config.cgroup_parent,
+            available_capabilities=host.capabilities,
         )
         runner = TaskRunner(
             paths=paths,
@@ -240,7 +241,9 @@ class Engine:
             user = resolve_in_rootfs(
                 rootfs, exec_config.user or container.config.user, group_add=container.host_config.group_add
             )
-            return exec_process(container, exec_config, user=user, last_cap=host.last_cap)
+            return exec_process(
+                container, exec_config, user=user, last_cap=host.last_cap, available=host.capabilities
+            )
 
         self.execs = ExecService(
             containers=self.containers,

@@ -285,7 +285,12 @@ class ExecService:
 
 
 def exec_process(
-    container: Container, config: ExecConfig, *, user: ResolvedUser, last_cap: int
+    container: Container,
+    config: ExecConfig,
+    *,
+    user: ResolvedUser,
+    last_cap: int,
+    available: tuple[str, ...] | None = None,
 ) -> oci.Process:
     """The ``process.json`` of an exec (moby ``daemon/exec.go``): pure.
 
@@ -295,9 +300,9 @@ def exec_process(
     """
     hc = container.host_config
     caps = (
-        list(ALL_CAPABILITIES[: last_cap + 1])
+        [c for c in ALL_CAPABILITIES[: last_cap + 1] if available is None or c in available]
         if config.privileged
-        else effective_capabilities(hc, last_cap=last_cap)
+        else effective_capabilities(hc, last_cap=last_cap, available=available)
     )
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={container.config.hostname}"] + (
         ["TERM=xterm"] if config.tty else []

@@ -59,6 +59,7 @@ class HostInfo:
     cpu_cfs: bool = False
     cpu_shares: bool = False
     cpuset: bool = False
+    capabilities: tuple[str, ...] | None = None  # the daemon's bounding set, by name
 
 
 def _cgroup_version() -> int:
@@ -107,6 +108,20 @@ def _last_cap() -> int:
         return 40
 
 
+def _bounding_set() -> tuple[str, ...] | None:
+    """The capabilities this process may ever hold (``CapBnd`` of /proc/self/status), by name."""
+    from dockyard.engine.specgen import ALL_CAPABILITIES
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return tuple(name for bit, name in enumerate(ALL_CAPABILITIES) if mask >> bit & 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _v1_has(controller: str, name: str) -> bool:
     return os.path.exists(f"/sys/fs/cgroup/{controller}/{name}")
 
@@ -141,4 +156,5 @@ def probe_host() -> HostInfo:
         cpu_cfs=v2 or _v1_has("cpu", "cpu.cfs_quota_us"),
         cpu_shares=v2 or _v1_has("cpu", "cpu.shares"),
         cpuset=v2 or os.path.isdir("/sys/fs/cgroup/cpuset"),
+        capabilities=_bounding_set(),
     )

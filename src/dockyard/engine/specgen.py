@@ -45,6 +45,7 @@ __all__ = [
     "effective_capabilities",
     "merge_env",
     "parse_security_opts",
+    "unavailable_capabilities",
 ]
 
 OCI_VERSION = "1.0.2"
@@ -123,6 +124,7 @@ class HostFacts:
     rlimit_hard: dict[str, int] | None = None  # RLIMIT_NOFILE -> current hard limit
     init_binary: str | None = None  # tini on the host, for --init
     cgroup_parent: str = "/dockyard"
+    available_capabilities: tuple[str, ...] | None = None  # the daemon's bounding set
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,13 +218,22 @@ def _normalize_caps(names: tuple[str, ...], known: tuple[str, ...]) -> list[str]
     return out
 
 
-def effective_capabilities(host_config: HostConfig, *, last_cap: int = 40) -> list[str]:
+def effective_capabilities(
+    host_config: HostConfig, *, last_cap: int = 40, available: tuple[str, ...] | None = None
+) -> list[str]:
     """The capability set a container gets: moby's ``caps.TweakCapabilities``.
+
+    ``available`` is the daemon's own bounding set (None: every capability). A container can
+    never hold a capability its daemon lacks (``capset`` would fail with EPERM); where root
+    itself is restricted, as on hosts without CAP_SYS_RESOURCE, ``--privileged`` and ``ALL``
+    mean "everything the daemon has".
 
     Raises:
         InvalidArgument: an unknown capability name, with Docker's message.
     """
     known = ALL_CAPABILITIES[: last_cap + 1]
+    if available is not None:
+        known = tuple(c for c in known if c in available)
     adds = _normalize_caps(host_config.cap_add, known)
     drops = _normalize_caps(host_config.cap_drop, known)
     if host_config.privileged:
@@ -231,8 +242,16 @@ def effective_capabilities(host_config: HostConfig, *, last_cap: int = 40) -> li
         return [c for c in known if c not in drops]
     if "ALL" in drops:
         return list(dict.fromkeys(adds))
-    caps = [c for c in DEFAULT_CAPABILITIES if c not in drops]
+    caps = [c for c in DEFAULT_CAPABILITIES if c not in drops and c in known]
     return list(dict.fromkeys(caps + [c for c in adds if c != "ALL"]))
+
+
+def unavailable_capabilities(host_config: HostConfig, available: tuple[str, ...] | None) -> list[str]:
+    """The capabilities ``--cap-add`` names that the daemon cannot grant (for a create warning)."""
+    if available is None:
+        return []
+    wanted = _normalize_caps(host_config.cap_add, ALL_CAPABILITIES)
+    return [c for c in wanted if c != "ALL" and c not in available]
 
 
 def _mount(destination: str, kind: str, source: str, *options: str) -> oci.Mount:
@@ -581,7 +600,7 @@ def build_spec(
     """
     hc = container.host_config
     sec = parse_security_opts(hc.security_opt)
-    caps = effective_capabilities(hc, last_cap=facts.last_cap)
+    caps = effective_capabilities(hc, last_cap=facts.last_cap, available=facts.available_capabilities)
     user_mounts = _user_mounts(container, inputs, facts)
     shm = hc.shm_size if hc.shm_size > 0 else DEFAULT_SHM_SIZE
     spec = oci.Spec(

@@ -10,12 +10,14 @@ import pytest
 
 from dockyard.engine.container import ContainerConfig, HostConfig, Ulimit
 from dockyard.engine.specgen import (
+    ALL_CAPABILITIES,
     DEFAULT_CAPABILITIES,
     HostFacts,
     SpecInputs,
     build_spec,
     effective_capabilities,
     parse_security_opts,
+    unavailable_capabilities,
 )
 from dockyard.engine.users import ResolvedUser
 from dockyard.errors import InvalidArgument
@@ -203,3 +205,13 @@ def test_security_opts_parse(opts: tuple[str, ...], nnp: bool, seccomp: str) -> 
 def test_an_unknown_security_opt_is_refused() -> None:
     with pytest.raises(InvalidArgument):
         parse_security_opts(("frobnicate=yes",))
+
+
+def test_a_container_never_gets_a_capability_the_daemon_lacks() -> None:
+    without = tuple(c for c in ALL_CAPABILITIES if c != "CAP_SYS_RESOURCE")
+    privileged = effective_capabilities(HostConfig(privileged=True), available=without)
+    assert "CAP_SYS_RESOURCE" not in privileged
+    assert len(privileged) == 40
+    assert unavailable_capabilities(HostConfig(cap_add=("sys_resource", "NET_ADMIN")), without) == [
+        "CAP_SYS_RESOURCE"
+    ]
