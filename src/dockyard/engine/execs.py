@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dockyard.config import Paths
-from dockyard.engine.attach import AttachSession, parse_detach_keys
+from dockyard.engine.attach import AttachSession, frame, parse_detach_keys
 from dockyard.engine.container import Container, ContainerStatus
 from dockyard.engine.runtimes import Runtimes
 from dockyard.engine.seams import MonitorFactory, MonitorHandle
@@ -176,6 +176,9 @@ class ExecService:
         try:
             attach = None if detach else await self._attach(monitor, config, run.recorded)
             pid = await monitor.start()
+        except DockyardError as exc:
+            self._runs.pop(exec_id, None)
+            return await self._failed_start(session, config, exc, attach, detach=detach)
         except BaseException:
             self._runs.pop(exec_id, None)
             raise
@@ -183,6 +186,33 @@ class ExecService:
         self._containers.publish_for(container, f"exec_start: {' '.join(config.cmd)}", execID=exec_id)
         run.watcher = asyncio.get_running_loop().create_task(self._watch(exec_id, container, run))
         return attach
+
+    async def _failed_start(
+        self,
+        session: ExecSession,
+        config: ExecConfig,
+        exc: DockyardError,
+        attach: AttachSession | None,
+        *,
+        detach: bool,
+    ) -> AttachSession | None:
+        """The process could not be started: exit code 126, and (as dockerd's router does) the
+        error in the client's stream rather than as an HTTP error, unless detached."""
+        self._store.put_exec(dataclasses.replace(session, config=config, running=False, exit_code=126))
+        await asyncio.to_thread(_remove_directory, self._paths.monitor_dir(session.id))
+        if attach is not None:
+            await attach.close()
+        if detach:
+            raise exc
+        message = f"OCI runtime exec failed: {exc}\r\n".encode()
+        return AttachSession(
+            tty=config.tty,
+            stdin=False,
+            stdout=True,
+            stderr=False,
+            replay=[message if config.tty else frame("stdout", message)],
+            stream=False,
+        )
 
     async def _spawn(self, exec_id: str, container: Container, config: ExecConfig) -> MonitorHandle:
         from dockyard.monitor import MonitorConfig

@@ -10,7 +10,14 @@ import pytest
 from dockyard.engine.container import ContainerConfig, HostConfig
 from dockyard.engine.execs import ExecConfig, exec_process
 from dockyard.engine.users import ResolvedUser
-from dockyard.errors import Conflict, ContainerNotRunning, ContainerPaused, InvalidArgument, NoSuchExec
+from dockyard.errors import (
+    Conflict,
+    ContainerNotRunning,
+    ContainerPaused,
+    InvalidArgument,
+    NoSuchExec,
+    RuntimeFailed,
+)
 from tests.support.engine_fakes import Harness, make_container, make_harness
 
 
@@ -105,3 +112,28 @@ def test_the_exec_process_merges_env_and_inherits_the_containers_capabilities() 
     )
     assert privileged.capabilities is not None
     assert len(privileged.capabilities.bounding) == 41
+
+
+async def test_an_exec_that_cannot_start_reports_126_in_its_stream(h: Harness) -> None:
+    cid = await h.run()
+    exec_id = await h.execs.create(cid, ExecConfig(cmd=("/nosuch",), attach_stdout=True))
+    original = h.monitors.spawn
+
+    async def spawn(config: object) -> object:
+        monitor = await original(config)  # type: ignore[arg-type]
+
+        async def start() -> int:
+            raise RuntimeFailed('exec: "/nosuch": stat /nosuch: no such file or directory')
+
+        monitor.start = start  # type: ignore[method-assign]
+        return monitor
+
+    h.monitors.spawn = spawn  # type: ignore[method-assign]
+    session = await h.execs.start(exec_id, detach=False)
+    assert session is not None
+    data = await session.read()
+    assert data.startswith(b"\x01\x00\x00\x00")
+    assert b"OCI runtime exec failed: exec:" in data
+    assert await session.read() == b""
+    record = h.execs.inspect(exec_id)
+    assert (record.running, record.exit_code) == (False, 126)
