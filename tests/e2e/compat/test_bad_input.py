@@ -44,6 +44,14 @@ def daemon(compat_daemon: DaemonHarness) -> Iterator[DaemonHarness]:
     assert _store(compat_daemon) == before, "the store changed"
 
 
+def _connect(daemon: DaemonHarness) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection("localhost", timeout=60)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(daemon.socket)
+    connection.sock = sock
+    return connection
+
+
 def _raw(
     daemon: DaemonHarness,
     method: str,
@@ -52,10 +60,7 @@ def _raw(
     content_type: str = "application/json",
 ) -> HttpReply:
     """A request with a body sent as is (``DaemonHarness.request`` would encode it as JSON)."""
-    connection = http.client.HTTPConnection("localhost", timeout=60)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(daemon.socket)
-    connection.sock = sock
+    connection = _connect(daemon)
     try:
         headers = {"Content-Type": content_type} if body is not None else {}
         connection.request(method, path, body=body, headers=headers)
@@ -197,10 +202,7 @@ class TestRefusedPulls:
         self, daemon: DaemonHarness, registry_with_fixtures: FixtureRegistry
     ) -> None:
         """Clients reuse the connection after a pull (docker run: pull, then create on it)."""
-        connection = http.client.HTTPConnection("localhost", timeout=60)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(daemon.socket)
-        connection.sock = sock
+        connection = _connect(daemon)
         try:
             ref = f"{registry_with_fixtures.host}/library/alpine"
             connection.request(

@@ -231,10 +231,19 @@ def refusals(lab: LabSession, registries: tuple[EvilRegistry, RunningRegistry]) 
     return _refusals(*registries, lab)  # once per class: the refused port stays the same
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A refusal class's tests run over its ``cases``."""
+    cases = getattr(metafunc.cls, "cases", None)
+    if cases is not None and "case" in metafunc.fixturenames:
+        metafunc.parametrize("case", cases)
+
+
 class _Refusals:
     """Pulls the registry refuses or cannot serve: why (first test), and how framed (second)."""
 
-    def _says_why(
+    cases: list[object]
+
+    def test_a_refused_pull_says_why(
         self,
         bad: LabSession,
         refusals: dict[str, tuple[str, str]],
@@ -246,7 +255,8 @@ class _Refusals:
         assert result.rc == 1
         _says(result, message)
 
-    def _fails_before_pulling(
+    @pytest.mark.xfail(strict=True, reason=PULLING_FROM_TOO_EARLY)
+    def test_a_refused_pull_fails_before_pulling(
         self,
         bad: LabSession,
         refusals: dict[str, tuple[str, str]],
@@ -262,26 +272,7 @@ class _Refusals:
 
 @pytest.mark.parametrize("cli", BAD_INPUT_CLIS, indirect=True, ids=str, scope="class")
 class TestRefusingRegistries(_Refusals):
-    @pytest.mark.parametrize("case", FAST)
-    def test_a_refused_pull_says_why(
-        self,
-        bad: LabSession,
-        refusals: dict[str, tuple[str, str]],
-        answers: dict[tuple[str, str], Result],
-        case: str,
-    ) -> None:
-        self._says_why(bad, refusals, answers, case)
-
-    @pytest.mark.xfail(strict=True, reason=PULLING_FROM_TOO_EARLY)
-    @pytest.mark.parametrize("case", ["401", "404 repository", "404 tag"])
-    def test_a_refused_pull_fails_before_pulling(
-        self,
-        bad: LabSession,
-        refusals: dict[str, tuple[str, str]],
-        answers: dict[tuple[str, str], Result],
-        case: str,
-    ) -> None:
-        self._fails_before_pulling(bad, refusals, answers, case)
+    cases = FAST
 
 
 @pytest.mark.parametrize(
@@ -290,26 +281,7 @@ class TestRefusingRegistries(_Refusals):
 class TestUnreachableRegistries(_Refusals):
     """The slow refusals (the daemon retries them), with one client: they test the daemon."""
 
-    @pytest.mark.parametrize("case", SLOW)
-    def test_a_refused_pull_says_why(
-        self,
-        bad: LabSession,
-        refusals: dict[str, tuple[str, str]],
-        answers: dict[tuple[str, str], Result],
-        case: str,
-    ) -> None:
-        self._says_why(bad, refusals, answers, case)
-
-    @pytest.mark.xfail(strict=True, reason=PULLING_FROM_TOO_EARLY)
-    @pytest.mark.parametrize("case", SLOW)
-    def test_a_refused_pull_fails_before_pulling(
-        self,
-        bad: LabSession,
-        refusals: dict[str, tuple[str, str]],
-        answers: dict[tuple[str, str], Result],
-        case: str,
-    ) -> None:
-        self._fails_before_pulling(bad, refusals, answers, case)
+    cases = SLOW
 
 
 @pytest.mark.parametrize("cli", BAD_INPUT_CLIS, indirect=True, ids=str, scope="class")
