@@ -108,8 +108,15 @@ class Lab:
     # --- commands ---------------------------------------------------------------------------
 
     def cmd(
-        self, *args: str, timeout: float = 30, input: str | None = None, cwd: Path | None = None
+        self,
+        *args: str,
+        timeout: float = 30,
+        input: str | None = None,
+        cwd: Path | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> Result:
+        """Run the runtime with ``args``; ``preexec`` runs in its process before the exec (its
+        signal dispositions are then left as ``preexec`` made them, not reset by subprocess)."""
         argv = [*runtime_argv(self.runtime), "--root", str(self.root), "--log", str(self.log),
                 "--log-format", "json", *args]  # fmt: skip
         # Output goes to files, not pipes: a created container inherits our stdio and would
@@ -126,6 +133,8 @@ class Lab:
                 cwd=cwd,
                 check=False,
                 pass_fds=self._pass_fds,
+                preexec_fn=preexec,
+                restore_signals=preexec is None,
             )
             out.seek(0)
             err.seek(0)
@@ -176,6 +185,13 @@ class Lab:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         return ident, proc
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        """Poll ``predicate`` until it holds (AssertionError after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"still false after {timeout} s: {predicate}"
+            time.sleep(0.02)
 
     def wait_running(self, ident: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout

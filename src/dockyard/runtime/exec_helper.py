@@ -15,11 +15,16 @@ The program (``exec_helper_x86_64.s`` beside this file has the documented assemb
 test re-assembles it and compares the bytes) does, in order:
 
 1. ``prctl(PR_SET_DUMPABLE, 0)``, its first instruction;
-2. mode ``F``: ``open("/proc/self/fd/3", O_WRONLY|O_CLOEXEC)`` on the exec fifo's ``O_PATH``
+2. every signal (1-64) back to ``SIG_DFL`` and an empty signal mask, as runc's processes start:
+   ignored dispositions and the mask survive ``execve`` (signal(7)), and whoever started us
+   leaves some behind (CPython ignores SIGPIPE and SIGXFSZ; glibc's ``posix_spawn`` ignores its
+   internal signals 32 and 33 in the child; a caller may ignore or block others). A container
+   whose SIGPIPE is ignored never ends ``yes | head``;
+3. mode ``F``: ``open("/proc/self/fd/3", O_WRONLY|O_CLOEXEC)`` on the exec fifo's ``O_PATH``
    fd, which blocks until ``start`` opens the fifo for reading, then ``write(fd, "0", 1)`` and
    ``close(3)``; mode ``T``: ``ioctl(0, TIOCSCTTY, 0)`` (the pty of ``exec --tty``);
-3. ``execve(argv[1], &argv[2], envp)``;
-4. on any failure: ``dockyard-runtime: exec helper: errno NNN`` on fd 2, ``exit_group(127)``.
+4. ``execve(argv[1], &argv[2], envp)``;
+5. on any failure: ``dockyard-runtime: exec helper: errno NNN`` on fd 2, ``exit_group(127)``.
 
 argv[0] carries the mode, so a ``#!/proc/self/exe`` script (argv[0] = "/proc/self/exe") makes
 the helper refuse with EINVAL instead of looping.
@@ -39,15 +44,17 @@ MODE_EXEC = "X"
 MODE_TTY = "T"
 MODE_FIFO = "F"
 
-# The .text of exec_helper_x86_64.s (as --64; objcopy -O binary -j .text), 304 bytes.
+# The .text of exec_helper_x86_64.s (as --64; objcopy -O binary -j .text), 403 bytes.
 _CODE_X86_64 = bytes.fromhex(
-    "b89d000000bf0400000031f60f0548833c2402727e488b4424080fb6003c5874563c54743e3c46756ab802000000488d"
-    "3dc5000000be010008000f0585c0785889c7b801000000488d35bc000000ba010000000f05b803000000bf030000000f"
-    "05eb14b81000000031ffbe0e54000031d20f0585c07821488b0c24488b7c2410488d742418488d54cc10b83b0000000f"
-    "05eb05b8eafffffff7d8c64424fb0a488d7c24fab90a00000041b80300000031d2f7f180c230881748ffcf41ffc875ef"
-    "b801000000bf02000000488d353a000000ba250000000f05b801000000bf02000000488d7424f8ba040000000f05b8e7"
-    "000000bf7f0000000f052f70726f632f73656c662f66642f330030646f636b796172642d72756e74696d653a20657865"
-    "632068656c7065723a206572726e6f20"
+    "b89d000000bf0400000031f60f0541bc01000000b80d0000004489e7488d355001000031d241ba080000000f0541ffc4"
+    "4183fc4076deb80e000000bf02000000488d352c01000031d241ba080000000f0548833c2402727e488b4424080fb600"
+    "3c5874563c54743e3c46756ab802000000488d3dc5000000be010008000f0585c0785889c7b801000000488d35bc0000"
+    "00ba010000000f05b803000000bf030000000f05eb14b81000000031ffbe0e54000031d20f0585c07821488b0c24488b"
+    "7c2410488d742418488d54cc10b83b0000000f05eb05b8eafffffff7d8c64424fb0a488d7c24fab90a00000041b80300"
+    "000031d2f7f180c230881748ffcf41ffc875efb801000000bf02000000488d353a000000ba250000000f05b801000000"
+    "bf02000000488d7424f8ba040000000f05b8e7000000bf7f0000000f052f70726f632f73656c662f66642f330030646f"
+    "636b796172642d72756e74696d653a20657865632068656c7065723a206572726e6f2000000000000000000000000000"
+    "00000000000000000000000000000000000000"
 )
 
 _BASE = 0x400000

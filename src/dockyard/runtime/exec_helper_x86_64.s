@@ -6,7 +6,10 @@
  * ones embedded in exec_helper.py.
  *
  * argv[0][0] is the mode: 'X' exec at once, 'T' make fd 0 the controlling tty first,
- * 'F' wait on the exec fifo (fd 3, an O_PATH fd) first. argv[1] is the absolute path to execute,
+ * 'F' wait on the exec fifo (fd 3, an O_PATH fd) first. Before any mode, every signal gets its
+ * default disposition and the signal mask is emptied: SIG_IGN and the mask survive execve(2)
+ * (signal(7)), and the Python that started us ignores SIGPIPE and SIGXFSZ, glibc's posix_spawn
+ * leaves its two internal signals (32, 33) ignored, and a caller may block or ignore others. argv[1] is the absolute path to execute,
  * argv[2..] its argv. Any failure prints "dockyard-runtime: exec helper: errno NNN" on fd 2 and
  * exits 127. Registers: syscall number in eax, arguments in rdi, rsi, rdx (syscall(2)).
  */
@@ -17,6 +20,23 @@ _start:
         mov     eax, 157                /* prctl(PR_SET_DUMPABLE, 0): first, before anything can look */
         mov     edi, 4
         xor     esi, esi
+        syscall
+        mov     r12d, 1                 /* rt_sigaction(sig, &dfl, NULL, 8) for sig 1..64 */
+sigdfl:
+        mov     eax, 13
+        mov     edi, r12d
+        lea     rsi, [rip+dfl]
+        xor     edx, edx
+        mov     r10d, 8
+        syscall                         /* EINVAL for SIGKILL and SIGSTOP: ignored */
+        inc     r12d
+        cmp     r12d, 64
+        jbe     sigdfl
+        mov     eax, 14                 /* rt_sigprocmask(SIG_SETMASK, &empty, NULL, 8) */
+        mov     edi, 2
+        lea     rsi, [rip+dfl]
+        xor     edx, edx
+        mov     r10d, 8
         syscall
         cmp     qword ptr [rsp], 2      /* argc >= 2: mode and path */
         jb      usage
@@ -94,3 +114,5 @@ zero:
         .ascii  "0"
 msg:
         .ascii  "dockyard-runtime: exec helper: errno "
+dfl:                                    /* struct kernel_sigaction {SIG_DFL, flags 0, restorer 0, mask 0}; */
+        .quad   0, 0, 0, 0              /* its first 8 bytes double as the empty sigset_t */

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["HookFailed", "run_hooks"]
 
 
+_DEFAULT_SIGNALS = frozenset(_signal.valid_signals()) - {9, 19}  # all but SIGKILL, SIGSTOP
+
+
 class HookFailed(SystemFailure):
     """A hook exited non-zero, was killed, timed out, or could not be started."""
 
@@ -70,6 +73,8 @@ def run_hook(hook: Hook, state: State, label: str) -> None:
             hook.args or [hook.path],
             dict(e.split("=", 1) for e in hook.env if "=" in e),
             file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0)],
+            setsigdef=_DEFAULT_SIGNALS,  # not our SIG_IGN of SIGPIPE and SIGXFSZ, nor our mask
+            setsigmask=(),
         )
     except OSError as exc:
         os.close(read_end)

@@ -257,6 +257,7 @@ def _exec(config: InitConfig, path: str, env: dict[str, str]) -> None:
         hooks.run_hooks("startContainer", start_hooks, _state(config, "created", os.getpid()))
     if config.helper_fd is None:
         # No helper for this machine: exec from Python (see the module essay).
+        process_setup.reset_signals()
         os.execve(path, process.args, env)
     mode = exec_helper.MODE_FIFO if fifo and not waits_itself else exec_helper.MODE_EXEC
     os.execve(config.helper_fd, exec_helper.helper_argv(mode, path, process.args), env)

@@ -260,8 +260,10 @@ def _spawn(joiner: _Joiner, path: str, env: dict[str, str], slave: int | None) -
     if slave is not None:
         actions = [(os.POSIX_SPAWN_DUP2, slave, fd) for fd in (0, 1, 2)]
     if joiner.helper_fd is None:
-        # No helper for this machine: spawn the command itself (still only libc before execve).
-        return os.posix_spawn(path, args, env, file_actions=actions, setsid=slave is not None)
+        # No helper for this machine: spawn the command itself (still only libc before execve),
+        # with default signals and an empty mask (glibc still leaves its 32 and 33 ignored).
+        return os.posix_spawn(path, args, env, file_actions=actions, setsid=slave is not None,
+                              setsigdef=process_setup.default_signals(), setsigmask=())  # fmt: skip
     mode = exec_helper.MODE_TTY if slave is not None else exec_helper.MODE_EXEC
     return os.posix_spawn(
         f"/proc/self/fd/{joiner.helper_fd}",

@@ -17,6 +17,7 @@ Order, as runc's ``finalizeNamespace`` and ``standard_init`` (and capabilities.p
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's C core: no enum import
 import os
 import resource  # imported here: init cannot import anything after pivot_root
 import stat
@@ -33,8 +34,10 @@ __all__ = [
     "apply_identity",
     "apply_rlimits",
     "close_fds_except",
+    "default_signals",
     "env_dict",
     "lookup_command",
+    "reset_signals",
     "set_no_new_privs",
     "set_oom_score_adj",
     "verify_cwd",
@@ -215,3 +218,27 @@ def close_fds_except(keep: set[int]) -> None:
             libc.close_range(first, fd - 1)
         first = fd + 1
     libc.close_range(first)
+
+
+def default_signals() -> frozenset[int]:
+    """The signals a process can set to ``SIG_DFL``: every valid one but SIGKILL and SIGSTOP.
+
+    For ``posix_spawn(setsigdef=...)``; glibc keeps its internal 32 and 33 out of any sigset,
+    and its spawn child leaves them ignored, which only the sealed helper can undo.
+    """
+    return frozenset(_signal.valid_signals()) - {_signal.SIGKILL, _signal.SIGSTOP}
+
+
+def reset_signals() -> None:
+    """Every signal back to ``SIG_DFL`` and an empty mask, before an ``execve`` from Python.
+
+    Ignored dispositions and the mask survive execve(2) (signal(7)), and CPython ignores SIGPIPE
+    and SIGXFSZ at start-up: a container started from here would ignore them. The sealed exec
+    helper does the same in assembly; this is for the machines without it.
+    """
+    for sig in default_signals():
+        try:
+            _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # a real-time signal the C library reserves
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())

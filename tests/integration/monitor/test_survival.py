@@ -11,10 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from dockyard.monitor import ExecLauncher, MonitorClient, Zygote, read_log
-from tests.integration.monitor.conftest import OURS, Rig, demux, read_all
+from tests.integration.monitor.conftest import Rig, demux, read_all
 
 # A spawner and two attached clients in one process, which the test then SIGKILLs.
 SPAWNER = textwrap.dedent(
@@ -129,13 +127,7 @@ def test_new_handle_after_a_daemon_restart(rig: Rig) -> None:
     assert rig.run(body()) == ("running", True, 137)
 
 
-def test_slow_client_is_dropped_and_nobody_waits_for_it(rig: Rig, request: pytest.FixtureRequest) -> None:
-    if rig.runtime == OURS:
-        # `yes | head` needs SIGPIPE to kill `yes`; runc starts processes with no signal ignored.
-        reason = (
-            "dockyard-runtime leaks SIG_IGN for SIGPIPE and SIGXFSZ into the container (SigIgn 0x1001000)"
-        )
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True, raises=TimeoutError))
+def test_slow_client_is_dropped_and_nobody_waits_for_it(rig: Rig) -> None:
     size = 6_000_000
     line = "0123456789" * 10  # long lines: this is about the queue, not the log's line rate
     config = rig.config("flood", ["sh", "-c", f"yes {line} | head -c {size}"])

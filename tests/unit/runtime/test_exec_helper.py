@@ -62,6 +62,31 @@ def test_immediate_mode_execs_with_argv_and_env() -> None:
     assert result.stdout == "argv0 1\n"
 
 
+def _ignore_and_block() -> None:
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGUSR2, signal.SIGCHLD])
+
+
+def test_the_command_starts_with_default_signals_and_an_empty_mask() -> None:
+    # Ignored dispositions and the mask survive execve(2); the helper resets both, whatever
+    # its starter left behind (Python ignores SIGPIPE and SIGXFSZ; glibc's posix_spawn, 32 and 33).
+    fd = exec_helper.helper_fd()
+    assert fd is not None
+    try:
+        result = subprocess.run(
+            ["X", "/bin/cat", "cat", "/proc/self/status"], executable=f"/proc/self/fd/{fd}", pass_fds=(fd,),
+            preexec_fn=_ignore_and_block, restore_signals=False, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    finally:
+        os.close(fd)
+    assert result.returncode == 0, result
+    fields = dict(line.split(":\t", 1) for line in result.stdout.splitlines() if ":\t" in line)
+    assert (fields["SigIgn"], fields["SigBlk"], fields["SigCgt"]) == ("0" * 16,) * 3
+
+
 def test_exec_failure_reports_errno_and_exits_127() -> None:
     result = _run_helper(["X", "/nonexistent", "x"])
     assert result.returncode == 127
