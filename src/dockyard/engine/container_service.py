@@ -58,6 +58,8 @@ _CONDITIONS = ("not-running", "next-exit", "removed")
 class ContainerService(ContainerLifecycle):
     """Create, inspect, run and remove containers."""
 
+    _bridge_warned = False
+
     # --- lookups --------------------------------------------------------------------------------
     def list(
         self,
@@ -131,6 +133,9 @@ class ContainerService(ContainerLifecycle):
             ncpu=self._host.ncpu,
             capabilities=self._host.capabilities,
         )
+        if hc.network_mode == "bridge" and not self._bridge_warned:
+            log.warning("%s", configs.BRIDGE_WARNING.removeprefix("WARNING: "))
+            self._bridge_warned = True
         path, args = configs.command_of(merged)
         container_id = self._new_id()
         hostname = merged.hostname or (

@@ -365,7 +365,9 @@ def _security_options(host: HostInfo) -> tuple[str, ...]:
 
 
 def _warnings(host: HostInfo) -> tuple[str, ...]:
-    warnings = []
+    from dockyard.engine.configs import BRIDGE_WARNING
+
+    warnings = [BRIDGE_WARNING]
     if not host.swap_limit:
         warnings.append("WARNING: No swap limit support")
     return tuple(warnings)
