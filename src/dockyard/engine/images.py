@@ -331,14 +331,18 @@ class ImageFacade:
         Raises:
             NoSuchImage: nothing is called ``name``. ImageInUse: Docker's conflict messages.
         """
+        image_id = self._service.get(name).id
         records = self._service.delete(name, force=force, prune=not noprune, used_by=self._used_by)
-        self._record_events(records)
+        self._record_events(records, image_id)
         return records
 
-    def _record_events(self, records: builtins.list[tuple[str, str]]) -> None:
+    def _record_events(self, records: builtins.list[tuple[str, str]], image_id: str | None) -> None:
+        # moby image_delete.go: both events name the image by its ID (an untag's actor is the
+        # image it was taken from, not the reference).
         for kind, value in records:
             if kind == "Untagged":
-                self._image_event("untag", value, name=value)
+                actor = image_id or value
+                self._image_event("untag", actor, name=actor)
             elif kind == "Deleted":
                 self._image_event("delete", value, name=value)
 
@@ -351,7 +355,7 @@ class ImageFacade:
         """
         stream = self._service.save(names)
         for name in names:
-            self._image_event("save", name, name=name)
+            self._image_event("save", self._service.get(name).id, name=name)
         return stream
 
     def load(self, chunks: AsyncIterator[bytes], *, quiet: bool = False) -> AsyncIterator[Progress]:
@@ -384,7 +388,7 @@ class ImageFacade:
         records, reclaimed = self._service.prune(
             dangling_only=dangling_only, filters=filters, used_by=self._used_by
         )
-        self._record_events(records)
+        self._record_events(records, None)
         self._events.publish(
             Event(type="image", action="prune", actor_id="", attributes={"reclaimed": str(reclaimed)})
         )

@@ -45,6 +45,8 @@ async def test_pull_list_inspect_tag_and_remove(engines1: Engines, registry: Run
     assert engine.images.remove("mine:v1") == [("Untagged", "mine:v1")]
     actions = [e.action for e in engine.events.replay(since=0, until=None) if e.type == "image"]
     assert actions == ["pull", "tag", "untag"]
+    untag = [e for e in engine.events.replay(since=0, until=None) if e.action == "untag"][0]
+    assert untag.actor_id == details.id
 
 
 async def test_all_tags_and_digest_forms(engines1: Engines, registry: RunningRegistry) -> None:
