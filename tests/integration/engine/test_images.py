@@ -45,7 +45,7 @@ async def test_pull_list_inspect_tag_and_remove(engines1: Engines, registry: Run
     assert engine.images.remove("mine:v1") == [("Untagged", "mine:v1")]
     actions = [e.action for e in engine.events.replay(since=0, until=None) if e.type == "image"]
     assert actions == ["pull", "tag", "untag"]
-    untag = [e for e in engine.events.replay(since=0, until=None) if e.action == "untag"][0]
+    untag = next(e for e in engine.events.replay(since=0, until=None) if e.action == "untag")
     assert untag.actor_id == details.id
 
 
