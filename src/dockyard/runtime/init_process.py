@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from dockyard.oci.runtime_spec import Spec
     from dockyard.runtime.namespaces import NamespacePlan
+    from dockyard.runtime.seccomp_filter import Filter
     from dockyard.runtime.sync import Channel
 
 __all__ = ["InitConfig", "run_init"]
@@ -58,7 +59,7 @@ class InitConfig:
         fifo_fd: int | None,
         helper_fd: int | None,
         console: _socket.socket | None,
-        seccomp_program: bytes | None,
+        seccomp: Filter | None,
         runtime_hooks: bool,
     ) -> None:
         self.container_id = container_id
@@ -70,7 +71,7 @@ class InitConfig:
         self.fifo_fd = fifo_fd
         self.helper_fd = helper_fd
         self.console = console
-        self.seccomp_program = seccomp_program
+        self.seccomp = seccomp  # (program, flags), compiled by the parent
         self.runtime_hooks = runtime_hooks
         self.cgroup_binds: list[tuple[str, str]] = []
         self.join_cgroup_late = False  # the parent moves init into the cgroup (see intermediate)
@@ -229,9 +230,7 @@ def _finalize_rootfs(spec: Spec, root_fd: int) -> None:
 def _setup_process(config: InitConfig) -> None:
     process = config.spec.process
     assert process is not None
-    seccomp = config.spec.linux.seccomp if config.spec.linux else None
-    filter_ = (config.seccomp_program, seccomp.flags) if config.seccomp_program and seccomp else None
-    path, env = syscalls.become_process(process, syscalls.Syscalls(), filter_)
+    path, env = syscalls.become_process(process, syscalls.Syscalls(), config.seccomp)
     _exec(config, path, env)
 
 

@@ -30,7 +30,7 @@ import os
 
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.oci import runtime_spec
-from dockyard.runtime import exec_helper, namespaces, process_setup, syscalls
+from dockyard.runtime import exec_helper, namespaces, process_setup, seccomp_filter, syscalls
 from dockyard.runtime.container import RuntimeContainer
 from dockyard.util import atomicfile, jsoncodec, libc, locks
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.cli import Parsed
+    from dockyard.runtime.seccomp_filter import Filter
     from dockyard.runtime.sync import Channel
 
 __all__ = ["build_process", "exec_command"]
@@ -111,7 +112,7 @@ class _Joiner:
         self.helper_fd: int | None = None
         self.console: _socket.socket | None = None
         self.oom_fd = -1
-        self.seccomp_program: bytes | None = None
+        self.seccomp: Filter | None = None
 
 
 def exec_command(root: str, parsed: Parsed) -> int:
@@ -143,10 +144,7 @@ def _start(container: RuntimeContainer, parsed: Parsed) -> int:
     assert spec.process is not None
     process = build_process(parsed, spec.process)
     joiner = _Joiner(process, spec, container.cgroup())
-    if spec.linux is not None and spec.linux.seccomp is not None:
-        from dockyard.runtime import seccomp
-
-        joiner.seccomp_program = seccomp.compile(spec.linux.seccomp)
+    joiner.seccomp = seccomp_filter.for_spec(container.root, spec, container.spec_json())
     joiner.ns_fds = _open_namespaces(container)
     try:
         return _fork_joiner(joiner, parsed)
@@ -227,10 +225,8 @@ def _join(joiner: _Joiner, channel: Channel) -> int:
     for kind, fd in joiner.ns_fds:
         libc.setns(fd, namespaces.FLAGS[kind])
     slave = _open_tty(joiner) if process.terminal else None
-    seccomp_flags = joiner.spec.linux.seccomp.flags if joiner.spec.linux and joiner.spec.linux.seccomp else []
-    filter_ = (joiner.seccomp_program, seccomp_flags) if joiner.seccomp_program is not None else None
     # oom_score_adj through the fd opened on the host: our /proc/self no longer names us.
-    path, env = syscalls.become_process(process, syscalls.Syscalls(oom_fd=joiner.oom_fd), filter_)
+    path, env = syscalls.become_process(process, syscalls.Syscalls(oom_fd=joiner.oom_fd), joiner.seccomp)
     keep = {0, 1, 2, channel.fileno(), *([joiner.helper_fd] if joiner.helper_fd is not None else [])}
     process_setup.close_fds_except(keep | ({slave} if slave is not None else set()))
     return _spawn(joiner, path, env, slave)

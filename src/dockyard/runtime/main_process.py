@@ -31,7 +31,7 @@ import os
 from dockyard.errors import InvalidArgument, SystemFailure
 from dockyard.oci import runtime_spec
 from dockyard.oci.state import rfc3339_nano
-from dockyard.runtime import exec_helper, hooks, namespaces
+from dockyard.runtime import exec_helper, hooks, namespaces, seccomp_filter
 from dockyard.runtime.container import RuntimeContainer, process_start_time
 from dockyard.runtime.init_process import InitConfig
 from dockyard.util import atomicfile, jsoncodec, libc, locks
@@ -40,6 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.migration_warmup import Warmup
+    from dockyard.runtime.seccomp_filter import Filter
     from dockyard.runtime.sync import Channel
 
 __all__ = ["CreateOptions", "create", "load_bundle"]
@@ -91,10 +92,6 @@ def load_bundle(bundle: str) -> tuple[runtime_spec.Spec, dict[str, object], str]
     rootfs = os.path.realpath(rootfs)
     if not os.path.isdir(rootfs):
         raise InvalidArgument(f"invalid rootfs: stat {rootfs}: no such file or directory")
-    if spec.linux is not None and spec.linux.seccomp is not None:
-        from dockyard.runtime import seccomp  # validates the profile now, not inside init
-
-        seccomp.compile(spec.linux.seccomp)
     assert isinstance(raw, dict)
     return spec, raw, rootfs
 
@@ -134,11 +131,12 @@ def create(options: CreateOptions) -> RuntimeContainer:
             set-up failed (the message is the child's own).
     """
     spec, raw, rootfs = load_bundle(options.bundle)
+    seccomp = seccomp_filter.for_spec(options.root, spec, raw)  # validated now, not in init
     container = RuntimeContainer.reserve(options.root, options.container_id)
     creation = _Creation(container)
     try:
         with locks.FileLock(container.lock_path()):
-            _create_locked(options, creation, spec, raw, rootfs)
+            _create_locked(options, creation, spec, raw, rootfs, seccomp)
     except BaseException as exc:
         creation.undo(exc)
         raise
@@ -146,18 +144,18 @@ def create(options: CreateOptions) -> RuntimeContainer:
 
 
 def _create_locked(
-    options: CreateOptions, creation: _Creation, spec: runtime_spec.Spec, raw: dict[str, object], rootfs: str
+    options: CreateOptions,
+    creation: _Creation,
+    spec: runtime_spec.Spec,
+    raw: dict[str, object],
+    rootfs: str,
+    seccomp: Filter | None,
 ) -> None:
     from dockyard.runtime import sync
 
     container = creation.container
     linux = spec.linux
     plan = namespaces.plan_namespaces(spec)
-    program = None
-    if linux is not None and linux.seccomp is not None:
-        from dockyard.runtime import seccomp
-
-        program = seccomp.compile(linux.seccomp)
     if linux is not None:  # as runc: always a cgroup; no cgroupsPath means <our cgroup>/<id>
         from dockyard.runtime.cgroups import Cgroup
 
@@ -190,7 +188,7 @@ def _create_locked(
         fifo_fd=fifo_fd,
         helper_fd=exec_helper.helper_fd(),
         console=console,
-        seccomp_program=program,
+        seccomp=seccomp,
         runtime_hooks=bool(hook_set and (hook_set.prestart or hook_set.create_runtime)),
     )
     config.join_cgroup_late = creation.cgroup is not None and not plan.creates("cgroup")

@@ -43,6 +43,9 @@ comparisons. Docker's profile needs ~800 instructions for x86_64, i386 and x32 t
 
 Classic BPF conditional jumps reach at most 255 instructions ahead; the assembler below turns a
 longer jump into a short jump to an inserted ``ja`` (32-bit offset) trampoline.
+
+The flags, the cache of compiled programs and their installation live in ``seccomp_filter``
+(light, so that a cached create never imports this compiler); they are re-exported here.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ import os
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.runtime import seccomp_syscalls
 from dockyard.runtime.seccomp_asm import JEQ, JGE, OFF_ARCH, OFF_NR, Assembler, emit_condition
-from dockyard.util import libc
+from dockyard.runtime.seccomp_filter import FLAGS, filter_flags, install
 
 TYPE_CHECKING = False  # mypy treats this name as true; importing typing would cost the runtime
 if TYPE_CHECKING:
@@ -72,15 +75,6 @@ RET_ALLOW = 0x7FFF0000
 EPERM = 1
 ENOSYS = 38
 
-FLAGS = {
-    "SECCOMP_FILTER_FLAG_TSYNC": 1,
-    "SECCOMP_FILTER_FLAG_LOG": 2,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
-    "SECCOMP_FILTER_FLAG_NEW_LISTENER": 8,
-    "SECCOMP_FILTER_FLAG_TSYNC_ESRCH": 16,
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
-}
-"""Filter flags a profile may name, with their ``seccomp(2)`` bits."""
 
 # include/uapi/linux/audit.h: EM_* | __AUDIT_ARCH_64BIT (0x80000000) | __AUDIT_ARCH_LE (0x40000000).
 _AUDIT_ARCH = {
@@ -373,45 +367,3 @@ def compile(profile: LinuxSeccomp, machine: str | None = None) -> bytes:
         asm.label(labels[audit])
         _emit_section(asm, section)
     return asm.assemble()
-
-
-def filter_flags(profile: LinuxSeccomp) -> list[str]:
-    """The flags to pass to :func:`install`: the profile's, plus NEW_LISTENER if it notifies.
-
-    runc adds ``SECCOMP_FILTER_FLAG_NEW_LISTENER`` itself whenever a rule uses
-    ``SCMP_ACT_NOTIFY``; the caller then sends the returned fd to ``listenerPath``.
-    """
-    flags = list(profile.flags)
-    if any(call.action == "SCMP_ACT_NOTIFY" for call in profile.syscalls):
-        flags.append("SECCOMP_FILTER_FLAG_NEW_LISTENER")
-    return list(dict.fromkeys(flags))
-
-
-def install(program: bytes, flags: list[str]) -> int | None:
-    """Load ``program`` as the calling thread's seccomp filter; return the notify fd if asked.
-
-    The kernel accepts a filter only from a thread with ``no_new_privs`` set or with
-    CAP_SYS_ADMIN (seccomp(2)), so the caller orders it: set ``PR_SET_NO_NEW_PRIVS`` first if the
-    spec asks for it, or else install while still privileged, before dropping capabilities;
-    either way, as the last step before ``execve``, because the filter applies to the runtime's
-    own remaining calls too. ``seccomp(2)`` is used; on kernels without it (before 3.17) the
-    filter goes through ``prctl(PR_SET_SECCOMP)``, which takes no flags.
-
-    Raises:
-        InvalidArgument: an unknown flag name.
-        OSError: the kernel refused the filter (EACCES without NNP or CAP_SYS_ADMIN, EINVAL for a
-            flag it does not know).
-    """
-    bits = 0
-    for flag in flags:
-        if flag not in FLAGS:
-            raise InvalidArgument(f"seccomp: unknown flag {flag!r}")
-        bits |= FLAGS[flag]
-    try:
-        result = libc.seccomp_set_mode_filter(program, bits)
-    except OSError as exc:
-        if exc.errno != ENOSYS or bits:
-            raise
-        libc.prctl_seccomp_filter(program)
-        return None
-    return result if bits & FLAGS["SECCOMP_FILTER_FLAG_NEW_LISTENER"] else None

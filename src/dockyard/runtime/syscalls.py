@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.runtime import process_setup
+from dockyard.runtime import process_setup, seccomp_filter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,11 +44,9 @@ class Syscalls:
         process_setup.set_no_new_privs()
 
     def install_seccomp(self, program: bytes, flags: list[str]) -> None:
-        # Imported by the parent already (it compiled the profile): nothing is read from disk
-        # here, where the filesystem may be the container's.
-        from dockyard.runtime import seccomp
-
-        seccomp.install(program, flags)
+        # seccomp_filter is imported with this module: nothing is read from disk here, where
+        # the filesystem is the container's.
+        seccomp_filter.install(program, flags)
 
     def set_identity(self, process: Process) -> None:
         process_setup.apply_identity(process)

@@ -136,23 +136,39 @@ def test_no_new_privileges(lab: Lab) -> None:
     assert _status(lab)["NoNewPrivs"] == "0"
 
 
-def test_seccomp_denies_with_the_configured_errno(lab: Lab) -> None:
-    def deny_mkdir(spec: rs.Spec) -> None:
-        assert spec.linux is not None
-        spec.linux.seccomp = rs.LinuxSeccomp(
-            default_action="SCMP_ACT_ALLOW",
-            architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-            syscalls=[
-                rs.LinuxSyscall(names=["mkdir", "mkdirat"], action="SCMP_ACT_ERRNO", errno_ret=errno.EXDEV)
-            ],
-        )
-
-    result = lab.run(
-        ["sh", "-c", "mkdir /tmp/d; echo rc=$?; grep Seccomp: /proc/self/status"], mutate=deny_mkdir
+def _deny_mkdir(spec: rs.Spec) -> None:
+    assert spec.linux is not None
+    spec.linux.seccomp = rs.LinuxSeccomp(
+        default_action="SCMP_ACT_ALLOW",
+        architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        syscalls=[
+            rs.LinuxSyscall(names=["mkdir", "mkdirat"], action="SCMP_ACT_ERRNO", errno_ret=errno.EXDEV),
+        ],
     )
+
+
+_MKDIR = "mkdir /tmp/d; echo rc=$?; grep Seccomp: /proc/self/status"
+
+
+def test_seccomp_denies_with_the_configured_errno(lab: Lab) -> None:
+    result = lab.run(["sh", "-c", _MKDIR], mutate=_deny_mkdir)
     assert "Invalid cross-device link" in result.stderr
     assert "rc=1" in result.stdout
     assert "Seccomp:\t2" in result.stdout
+
+
+def test_seccomp_applies_to_every_container_and_exec_with_the_profile(lab: Lab) -> None:
+    # dockyard-runtime compiles a profile once and keeps the program under its root: the second
+    # container, and exec in it, must be filtered exactly as the first.
+    first = lab.run(["sh", "-c", _MKDIR], mutate=_deny_mkdir)
+    ident = lab.start_sleeper(mutate=_deny_mkdir)
+    second = lab.cmd("exec", ident, "sh", "-c", _MKDIR)
+    for result in (first, second):
+        assert "Invalid cross-device link" in result.stderr, result
+        assert "rc=1" in result.stdout, result
+        assert "Seccomp:\t2" in result.stdout, result
+    unfiltered = lab.cmd("exec", lab.start_sleeper(), "grep", "Seccomp:", "/proc/self/status")
+    assert "Seccomp:\t0" in unfiltered.stdout
 
 
 def test_oom_score_adj(lab: Lab) -> None:
