@@ -64,3 +64,16 @@ def test_process_is_in_the_container_cgroup(lab: Lab) -> None:
     pid = lab.pid(ident)
     procs = lab.cgroup_dir("memory", ident).joinpath("cgroup.procs").read_text().split()
     assert str(pid) in procs
+
+
+def test_pinned_cpuset_under_a_new_parent(lab: Lab) -> None:
+    # The container's cgroup parent (/dyt-<hex>) is new too: every cpuset level created on the way
+    # needs cpus and mems, or the kernel refuses the task (ENOSPC).
+    mutate = _resources(cpu=rs.LinuxCPU(cpus="0", mems="0"))
+    ident = lab.create(["sleep", "60"], mutate=mutate)  # type: ignore[arg-type]
+    leaf = lab.cgroup_dir("cpuset", ident)
+    assert (leaf / "cpuset.cpus").read_text().strip() == "0"
+    assert (leaf.parent / "cpuset.cpus").read_text().strip() != ""
+    assert (leaf.parent / "cpuset.mems").read_text().strip() != ""
+    status = lab.run(["grep", "-E", "^(Cpus|Mems)_allowed_list", "/proc/self/status"], mutate=mutate)  # type: ignore[arg-type]
+    assert status.ok().stdout.split() == ["Cpus_allowed_list:", "0", "Mems_allowed_list:", "0"]
