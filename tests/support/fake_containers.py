@@ -392,15 +392,28 @@ class FakeContainers:
         self._finish(container, 128 + number)
 
     async def wait(self, ref: str, *, condition: str = "not-running") -> tuple[int, str | None]:
+        return await self.waiter(ref, condition=condition)
+
+    def waiter(self, ref: str, *, condition: str = "not-running") -> asyncio.Future[tuple[int, str | None]]:
+        """Like the engine's: look up and register now (raising at once), resolve later."""
         container = self.get(ref)
+        loop = asyncio.get_running_loop()
         if condition == "removed":
-            await self._removed[container.id].wait()
-            return self.records.get(container.id, container).state.exit_code, None
+            removed = self._removed[container.id]
+
+            async def gone() -> tuple[int, str | None]:
+                await removed.wait()
+                return self.records.get(container.id, container).state.exit_code, None
+
+            return asyncio.ensure_future(gone())
+        result: asyncio.Future[tuple[int, str | None]] = loop.create_future()
         if condition == "not-running" and container.state.status is not ContainerStatus.RUNNING:
-            return container.state.exit_code, None
-        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(container.id, []).append(waiter)
-        return await waiter, None
+            result.set_result((container.state.exit_code, None))
+            return result
+        code: asyncio.Future[int] = loop.create_future()
+        code.add_done_callback(lambda done: result.set_result((done.result(), None)))
+        self._waiters.setdefault(container.id, []).append(code)
+        return result
 
     async def attach(
         self,

@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 STREAM_PRIME = 0.05
-"""Seconds a logs or wait stream may take to refuse its arguments before the headers go out."""
+"""Seconds a logs stream may take to refuse its arguments before the headers go out."""
 
 _WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 
@@ -145,13 +145,16 @@ async def wait(request: Request, engine: Engine) -> StreamResponse:
         if value and value not in _WAIT_CONDITIONS:
             raise InvalidArgument(f'invalid condition: "{value}"')
         condition = value or condition
-    ref = request.param("id")
+    # Look up and register the wait before answering: a missing container is a 404, and an exit
+    # that happens after this line is never missed. Then send the headers at once, as dockerd does:
+    # `docker run` waits for them before it sends `start`.
+    pending = engine.containers.waiter(request.param("id"), condition=condition)
 
     async def status() -> AsyncIterator[bytes]:
-        code, error = await engine.containers.wait(ref, condition=condition)
+        code, error = await pending
         yield encode_json({"Error": None if error is None else {"Message": error}, "StatusCode": code})
 
-    return StreamResponse(chunks=status(), prime=STREAM_PRIME, endless=True)
+    return StreamResponse(chunks=status(), endless=True)
 
 
 async def attach(request: Request, engine: Engine) -> HijackResponse:
