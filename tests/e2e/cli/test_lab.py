@@ -13,8 +13,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from tests.e2e.cli.conftest import DOCKYARD
 
 ID = re.compile(r"^[0-9a-f]{12}$")
@@ -178,10 +176,6 @@ def test_logs_follow_and_detached_run(registry, dockyard) -> None:
     assert dockyard("rm", cid).status == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dockyardd keeps an AutoRemove container whose start failed; dockerd removes it (reported)",
-)
 def test_run_rm_removes_a_container_whose_command_is_missing(registry, dockyard) -> None:
     alpine = f"{registry}/library/alpine"
     assert dockyard("pull", "-q", alpine).status == 0
