@@ -24,6 +24,7 @@ docker's output byte for byte:
 from __future__ import annotations
 
 from dockyard.errors import SystemFailure
+from dockyard.util.humantime import human_duration  # docker's HumanDuration, shared with the engine
 
 __all__ = [
     "MessageError",
@@ -44,34 +45,6 @@ if TYPE_CHECKING:
 
 
 # --- units ----------------------------------------------------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``: "Less than a second", "About a minute", "3 weeks"."""
-    whole = int(seconds)
-    if whole < 1:
-        return "Less than a second"
-    if whole == 1:
-        return "1 second"
-    if whole < 60:
-        return f"{whole} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dockyard.engine.container import Container, ContainerState, ContainerStatus, PortBinding
+from dockyard.util.humantime import human_duration
 
 __all__ = [
     "ContainerDetails",
@@ -19,7 +20,6 @@ __all__ = [
     "EndpointInfo",
     "MountPoint",
     "NetworkSettings",
-    "human_duration",
     "status_text",
 ]
 
@@ -119,33 +119,6 @@ class ContainerDetails:
     app_armor_profile: str = ""
     process_label: str = ""
     mount_label: str = ""
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``: "Less than a second", "About a minute", "3 hours", ..."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 2:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(state: ContainerState, now: float, *, started: float, finished: float) -> str:
