@@ -112,20 +112,20 @@ def seccomp_provider(caps: list[str], custom: str) -> oci.LinuxSeccomp:
 def _make_dirs(paths: Paths) -> None:
     for path, mode in (
         (paths.data_root, 0o711),
-        (paths.data_root / "containers", 0o710),
+        (paths.containers_root, 0o710),
         (paths.tmp_root, 0o700),
         (paths.exec_root, 0o711),
-        (paths.exec_root / "bundles", 0o711),
-        (paths.exec_root / "m", 0o700),
-        (paths.exec_root / "netns", 0o711),
-        (paths.exec_root / "runtime", 0o700),
+        (paths.bundles_root, 0o711),
+        (paths.monitors_root, 0o700),
+        (paths.netns_root, 0o711),
+        (paths.runtimes_root, 0o700),
     ):
         path.mkdir(parents=True, exist_ok=True, mode=mode)
 
 
 def _engine_id(paths: Paths) -> str:
     """A persistent ID for ``/info`` (dockerd keeps one in ``engine-id``)."""
-    path = paths.data_root / "engine-id"
+    path = paths.engine_id
     try:
         return path.read_text().strip()
     except FileNotFoundError:

@@ -125,8 +125,7 @@ def _sweep(store: ContainerStore, paths: Paths) -> None:
     """Remove bundles, monitor directories and network namespaces nobody owns. Blocking."""
     ids = store.ids()
     prefixes = {i[:16] for i in ids}
-    bundles = paths.exec_root / "bundles"
-    for entry in _entries(bundles):
+    for entry in _entries(paths.bundles_root):
         if entry.name not in ids:
             rootfs = entry / "rootfs"
             if os.path.ismount(rootfs):
@@ -139,11 +138,11 @@ def _sweep(store: ContainerStore, paths: Paths) -> None:
                     log.warning("cannot unmount %s: %s", rootfs, exc)
                     continue
             shutil.rmtree(entry, ignore_errors=True)
-    for entry in _entries(paths.exec_root / "netns"):
+    for entry in _entries(paths.netns_root):
         if entry.name not in prefixes:
             netns.remove_netns(entry)
     live_execs = store.running_exec_prefixes()
-    for entry in _entries(paths.exec_root / "m"):
+    for entry in _entries(paths.monitors_root):
         if entry.name not in prefixes and entry.name not in live_execs:
             shutil.rmtree(entry, ignore_errors=True)
 

@@ -128,3 +128,16 @@ async def test_a_start_the_record_missed_is_adopted(tmp_path: Path) -> None:
     await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
     assert new.containers.get(cid).state.status is ContainerStatus.RUNNING
     assert new.containers.task(cid) is not None
+
+
+async def test_leftovers_of_unknown_containers_are_swept_from_the_paths_roots(tmp_path: Path) -> None:
+    h = make_harness(tmp_path)
+    cid = await h.run()
+    stray = "f" * 64
+    leftovers = [h.paths.bundle(stray), h.paths.monitor_dir(stray)]
+    for directory in leftovers:
+        directory.mkdir(parents=True)
+    h.paths.netns(stray).touch()
+    new = await _restart(h, tmp_path)
+    assert not any(p.exists() for p in [*leftovers, h.paths.netns(stray)])
+    assert new.paths.netns(cid).exists()  # the live container's namespace file stays
