@@ -20,7 +20,7 @@ import ctypes
 import os
 import struct
 
-from dockyard.runtime.cgroups_fs import CgroupError, describe
+from dockyard.runtime.cgroups_fs import CgroupError, describe, open_dir
 
 __all__ = ["attach_device_filter", "attached_programs"]
 
@@ -105,10 +105,7 @@ def attach_device_filter(directory: str, program: bytes) -> None:
     Raises:
         CgroupError: the verifier refused the program, or attaching/detaching failed.
     """
-    try:
-        cgroup_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise CgroupError(f"open {directory}: {describe(exc)}") from exc
+    cgroup_fd = open_dir(directory)
     try:
         try:
             old = attached_programs(cgroup_fd)

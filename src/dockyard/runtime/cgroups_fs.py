@@ -16,7 +16,7 @@ import os
 
 from dockyard.errors import SystemFailure
 
-__all__ = ["CgroupError", "exists", "keyed", "read", "read_int", "write"]
+__all__ = ["CgroupError", "exists", "keyed", "open_dir", "read", "read_int", "write"]
 
 
 class CgroupError(SystemFailure):
@@ -49,6 +49,18 @@ def write(directory: str, name: str, value: str) -> None:
             os.close(fd)
     except OSError as exc:
         raise CgroupError(f"write {value} to {name}: {describe(exc)}") from exc
+
+
+def open_dir(directory: str, flags: int = os.O_RDONLY) -> int:
+    """An fd of the cgroup ``directory`` (close-on-exec), for bpf(2) or clone3(2).
+
+    Raises:
+        CgroupError: the directory cannot be opened.
+    """
+    try:
+        return os.open(directory, flags | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CgroupError(f"open {directory}: {describe(exc)}") from exc
 
 
 def read(directory: str, name: str) -> str:

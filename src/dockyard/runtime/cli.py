@@ -18,10 +18,6 @@ import sys
 
 from dockyard.errors import DockyardError, InvalidArgument, Unsupported
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from dockyard.runtime.migration_warmup import Warmup
-
 __all__ = ["COMMANDS", "GLOBAL_FLAGS", "Parsed", "UsageError", "main", "parse"]
 
 VERSION = "0.1.0"
@@ -108,10 +104,9 @@ class UsageError(InvalidArgument):
 class Parsed:
     """A parsed command line: global flags, the command, its flags and positional args."""
 
-    __slots__ = ("args", "command", "flags", "globals", "warmup")
+    __slots__ = ("args", "command", "flags", "globals")
 
     def __init__(self) -> None:
-        self.warmup: Warmup | None = None  # started by main for create and run
         self.globals: dict[str, object] = {}
         self.command = ""
         self.flags: dict[str, object] = {}
@@ -270,10 +265,6 @@ def _main(argv: list[str]) -> int:
             return 0
         if g.get("systemd-cgroup"):
             raise Unsupported("--systemd-cgroup is not supported: dockyard-runtime drives cgroupfs only")
-        if parsed.command in ("create", "run"):
-            from dockyard.runtime.migration_warmup import Warmup
-
-            parsed.warmup = Warmup()  # first thing: its wait overlaps our imports
         from dockyard.runtime import commands
 
         return commands.dispatch(parsed, log)

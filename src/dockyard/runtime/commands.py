@@ -106,7 +106,6 @@ def _create_options(parsed: Parsed, *, use_fifo: bool) -> CreateOptions:
         pid_file=parsed.flag("pid-file"),
         console_socket=parsed.flag("console-socket"),
         use_fifo=use_fifo,
-        warmup=parsed.warmup,
     )
 
 

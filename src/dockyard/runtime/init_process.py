@@ -74,7 +74,8 @@ class InitConfig:
         self.seccomp = seccomp  # (program, flags), compiled by the parent
         self.runtime_hooks = runtime_hooks
         self.cgroup_binds: list[tuple[str, str]] = []
-        self.join_cgroup_late = False  # the parent moves init into the cgroup (see intermediate)
+        self.cloned_into_unified = False  # born in the cgroup2 directory (Cgroup.fork_child)
+        self.wait_resources = False  # the parent sets the cgroup's limits after the rootfs
 
     def kept_fds(self) -> set[int]:
         fds = {0, 1, 2, self.channel.fileno()}
@@ -122,8 +123,9 @@ def _init(config: InitConfig) -> None:
         os.setsid()
     host_pid = int(os.readlink("/proc/self"))  # still the host's /proc: our pid as the host sees it
     root_fd = _prepare_rootfs(config)
-    if config.join_cgroup_late:
-        config.channel.expect("joined")
+    if config.wait_resources:
+        config.channel.send("mounted")
+        config.channel.expect("resources")
     if config.runtime_hooks:
         config.channel.send("hooks")
         config.channel.expect("hooks-done")

@@ -4,12 +4,10 @@ runc does this in C (``nsexec``) before the Go runtime starts; here it is a fork
 of the parent (``main_process``), non-dumpable and never visible inside the container's pid
 namespace (it stays in the host's; only its child is pid 1 of the new one). In order:
 
-1. with a new cgroup namespace, join the container's cgroup (``add_process(getpid())``) *before*
-   unsharing it, so that namespace's root is the container's cgroup. Without one, the parent
-   moves init into the cgroup while init builds the rootfs (``InitConfig.join_cgroup_late``):
-   the first write to a v1 ``cgroup.procs`` waits for an RCU grace period (~9 ms here), which
-   then overlaps init's mount work instead of adding to it. Either way, note each hierarchy's
-   host directory for the ``/sys/fs/cgroup`` binds from the parent's view;
+1. enter the container's cgroup (``Cgroup.enter``: v1 hierarchies through ``tasks``, the
+   cgroup2 directory at birth, neither waiting for the RCU grace period a ``cgroup.procs``
+   write waits for), first, so a new cgroup namespace has the container's cgroup as its root;
+   then note each hierarchy's host directory for the ``/sys/fs/cgroup`` binds;
 2. with a new user namespace: ``unshare(CLONE_NEWUSER)``, ask the parent to write ``uid_map`` and
    ``gid_map`` (only a process outside can map host ids; user_namespaces(7)), then become root
    inside it;
@@ -80,12 +78,10 @@ def enter_namespaces(config: InitConfig, cgroup: Cgroup | None, *, children_only
     With ``children_only_done`` the parent already made (or joined) the pid and time
     namespaces, which only its children enter, and forked us into them.
     """
-    if cgroup is not None and not config.join_cgroup_late:
-        cgroup.add_process(os.getpid())
+    if cgroup is not None:
+        cgroup.enter(cloned_into_unified=config.cloned_into_unified)
     if any(m.type in ("cgroup", "cgroup2") for m in config.spec.mounts):
         config.cgroup_binds = cgroup_binds()
-        if config.join_cgroup_late and cgroup is not None:
-            config.cgroup_binds = _binds_for(config.cgroup_binds, cgroup)
     plan = config.plan
     if plan.creates("user"):
         libc.unshare(libc.CLONE_NEWUSER)
@@ -111,17 +107,6 @@ def enter_namespaces(config: InitConfig, cgroup: Cgroup | None, *, children_only
         libc.unshare(flags)
     if plan.creates("time") and not children_only_done:
         write_time_offsets(config)
-
-
-def _binds_for(binds: list[tuple[str, str]], cgroup: Cgroup) -> list[tuple[str, str]]:
-    """Point each bind at the container's cgroup directory (we are not in it yet)."""
-    dirs = list(cgroup.paths().values())
-    out = []
-    for name, source in binds:
-        hierarchy = source if not name else source[: source.index("/" + name) + len(name) + 1]
-        match = next((d for d in dirs if d.startswith(hierarchy.rstrip("/") + "/")), None)
-        out.append((name, match or source))
-    return out
 
 
 def write_time_offsets(config: InitConfig) -> None:

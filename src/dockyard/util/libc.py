@@ -457,3 +457,59 @@ def syncfs(fd: int) -> None:
     """syncfs(2): flush the filesystem that ``fd`` lives on."""
     if _libc.syncfs(fd) != 0:
         raise _fail("syncfs")
+
+
+# --- appended for the runtime's cgroup joins (runtime/main_process.py, join_process.py) ---------
+
+CLONE_INTO_CGROUP = 0x200000000
+_SYSCALLS["x86_64"]["clone3"] = 435
+_SYSCALLS["aarch64"]["clone3"] = 435
+_SIGCHLD = 17  # the same number on x86_64 and aarch64 (asm-generic/signal.h)
+
+
+class _CloneArgs(ctypes.Structure):
+    # struct clone_args (include/uapi/linux/sched.h), CLONE_ARGS_SIZE_VER2 = 88 bytes.
+    _fields_ = tuple(
+        (name, ctypes.c_uint64)
+        for name in ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
+                     "tls", "set_tid", "set_tid_size", "cgroup")
+    )  # fmt: skip
+
+
+_syscall_holding_gil = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall_holding_gil.restype = ctypes.c_long
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """``os.fork()`` whose child starts inside the cgroup v2 directory ``cgroup_fd``.
+
+    clone3(2) with ``CLONE_INTO_CGROUP`` (Linux 5.7) places the child at birth, so nobody writes
+    to ``cgroup.procs``, whose first write waits for an RCU grace period (~9 ms) on the global
+    ``cgroup_threadgroup_rwsem``. Python is told about the fork as ``os.fork`` tells it, through
+    the documented ``PyOS_BeforeFork``/``PyOS_AfterFork_Child``/``PyOS_AfterFork_Parent`` (the
+    C API's contract for "fork(), or any similar function that clones the current process"), with
+    the GIL held across the call. The child's glibc thread descriptor keeps the parent's cached
+    tid, which only PI and robust mutexes read; the runtime uses neither. Call it only from a
+    single-threaded process, as os.fork.
+
+    Returns 0 in the child, the child's pid in the parent.
+
+    Raises:
+        OSError: ENOSYS (no clone3), E2BIG or EINVAL (a kernel without CLONE_INTO_CGROUP, or
+            ``cgroup_fd`` not a cgroup2 directory), EBUSY (a domain cgroup with controllers
+            enabled for its children), and fork's own errors (EAGAIN, ENOMEM).
+    """
+    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid: int = _syscall_holding_gil(_nr("clone3"), ctypes.byref(args), ctypes.sizeof(args))
+    err = ctypes.get_errno()
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone3: {os.strerror(err)}")
+    return pid
+
+
+__all__ += ["CLONE_INTO_CGROUP", "fork_into_cgroup"]

@@ -149,6 +149,31 @@ def test_a_process_joins_every_hierarchy(hybrid: Cgroup, children, name: str) ->
     assert hybrid.pids() == [child.pid]
 
 
+def test_a_child_is_born_in_unified_and_enters_v1_without_procs_writes(hybrid: Cgroup, name: str) -> None:
+    # Cgroup.fork_child clones into the cgroup2 directory (CLONE_INTO_CGROUP); Cgroup.enter moves
+    # the calling thread through each v1 "tasks". The child reports /proc/self/cgroup, then waits.
+    hybrid.create()
+    report_r, report_w = os.pipe()
+    pid, cloned = hybrid.fork_child()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(report_r)
+            hybrid.enter(cloned_into_unified=cloned)
+            os.write(report_w, f"{cloned}\n{Path('/proc/self/cgroup').read_text()}".encode())
+        finally:
+            os._exit(0)
+    os.close(report_w)
+    try:
+        with os.fdopen(report_r) as report:
+            cloned_text, _, rows = report.read().partition("\n")
+        assert cloned_text == "True"  # kernel 5.7+
+        joined = {c or "unified": p for _h, c, p in (r.split(":", 2) for r in rows.splitlines())}
+        assert set(joined.values()) == {f"/{name}"}, joined
+        assert joined["unified"] == f"/{name}"
+    finally:
+        os.waitpid(pid, 0)
+
+
 def test_limits_reach_the_kernel(hybrid: Cgroup) -> None:
     hybrid.create()
     resources = rs.LinuxResources(

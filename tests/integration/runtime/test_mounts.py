@@ -154,6 +154,19 @@ def test_spec_devices_are_created(lab: Lab) -> None:
     assert out.splitlines() == ["character special file 1:3 640 5", "wrote"]
 
 
+def test_a_spec_device_the_cgroup_denies_exists_but_cannot_be_opened(lab: Lab) -> None:
+    # runc makes the node before it applies the device rules, which deny everything but the
+    # defaults here (tests/support/bundles.py): the node is there, opening it is refused.
+    def device(spec: rs.Spec) -> None:
+        assert spec.linux is not None
+        spec.linux.devices.append(rs.LinuxDevice(path="/dev/dyt-fuse", type="c", major=10, minor=229))
+
+    script = "stat -c '%F %t:%T' /dev/dyt-fuse; cat /dev/dyt-fuse; echo rc=$?"
+    result = lab.run(["sh", "-c", script], mutate=device).ok()
+    assert result.stdout.splitlines() == ["character special file a:e5", "rc=1"]
+    assert "Operation not permitted" in result.stderr
+
+
 def test_masked_paths_read_empty_and_refuse_writes(lab: Lab) -> None:
     # /proc/keys and /proc/timer_list are files, /sys/firmware a directory, on this kernel. A
     # masked file is /dev/null: it reads empty and swallows writes; a masked directory is a

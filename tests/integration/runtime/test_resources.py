@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dockyard.oci import runtime_spec as rs
 from tests.support.conformance import Lab
 
@@ -64,6 +66,20 @@ def test_process_is_in_the_container_cgroup(lab: Lab) -> None:
     pid = lab.pid(ident)
     procs = lab.cgroup_dir("memory", ident).joinpath("cgroup.procs").read_text().split()
     assert str(pid) in procs
+
+
+def _cgroup_paths(pid: int) -> set[str]:
+    return {line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()}
+
+
+def test_init_and_exec_are_in_the_container_cgroup_in_every_hierarchy(lab: Lab) -> None:
+    # v1 controllers, the named systemd hierarchy and the cgroup2 one ("0::") alike, as runc.
+    ident = lab.start_sleeper()
+    expected = {lab.cgroups_path(ident)}
+    assert _cgroup_paths(lab.pid(ident)) == expected
+    pid_file = lab.dir / "exec.pid"
+    lab.cmd("exec", "-d", "--pid-file", str(pid_file), ident, "sleep", "30").ok()
+    assert _cgroup_paths(int(pid_file.read_text())) == expected
 
 
 def test_pinned_cpuset_under_a_new_parent(lab: Lab) -> None:

@@ -110,6 +110,39 @@ def test_hybrid_also_joins_the_unified_hierarchy(hybrid: FakeCgroupfs, log: Writ
     assert len(log.to("cgroup.procs")) == 10  # 9 v1 hierarchies + unified
 
 
+def test_enter_moves_the_calling_thread_through_tasks_in_v1(v1: FakeCgroupfs, log: WriteLog) -> None:
+    # "0" in tasks: the calling thread alone, which the kernel moves without the global rwsem.
+    _open(v1).enter()
+    assert log.to("tasks") == ["0"] * 10
+    assert log.to("cgroup.procs") == []
+
+
+def test_enter_joins_the_unified_directory_through_cgroup_procs_unless_born_there(
+    hybrid: FakeCgroupfs, log: WriteLog
+) -> None:
+    cgroup = _open(hybrid)
+    cgroup.enter()
+    assert log.to("tasks") == ["0"] * 9
+    assert log.to("cgroup.procs") == ["0"]
+    assert (hybrid.root / "unified/dyt/c1/cgroup.procs").read_text() == "0"
+    cgroup.enter(cloned_into_unified=True)
+    assert log.to("cgroup.procs") == ["0"]  # nothing more
+    assert log.to("tasks") == ["0"] * 18
+
+
+@pytest.mark.parametrize("layout", ["v1", "hybrid"])
+def test_fork_child_is_a_plain_fork_without_a_usable_unified_directory(tmp_path: Path, layout: str) -> None:
+    # v1 has no cgroup2 directory; the fake hybrid's is a plain directory, not cgroup2, so clone3
+    # refuses it as a kernel without CLONE_INTO_CGROUP would: the child is forked and told so.
+    fake = FakeCgroupfs(tmp_path, layout)
+    fake.dirs("dyt/c1")
+    pid, cloned = _open(fake).fork_child()
+    if pid == 0:
+        os._exit(0 if not cloned else 1)
+    assert cloned is False
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
 def test_memory_limit_swap_and_reservation(v1: FakeCgroupfs, log: WriteLog) -> None:
     memory = rs.LinuxMemory(limit=64 << 20, swap=128 << 20, reservation=32 << 20, swappiness=0)
     _open(v1).set_resources(rs.LinuxResources(memory=memory))

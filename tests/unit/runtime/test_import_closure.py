@@ -46,7 +46,6 @@ def _imported(module: str) -> set[str]:
         "dockyard.runtime.run_process",
         "dockyard.runtime.join_process",
         "dockyard.runtime.lifecycle",
-        "dockyard.runtime.migration_warmup",
     ],
 )
 def test_the_runtime_imports_nothing_heavy(module: str) -> None:
