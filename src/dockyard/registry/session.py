@@ -6,7 +6,10 @@ One request, start to finish:
    credentials, and any failure there falls through), then the registry itself; plain-HTTP
    hosts are tried over HTTPS without verification first, then over HTTP, as dockerd does.
 2. **Ping.** ``GET /v2/`` once per host tells which scheme works and how to authenticate (the
-   ``WWW-Authenticate`` challenges of its 401).
+   ``WWW-Authenticate`` challenges of its 401). A ping that gets no answer at all (connection
+   refused, no such host, a timeout) is not tried again: nothing listens there, and dockerd
+   says so at once (``Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection
+   refused``) instead of after a round of backoff. A 5xx or 429 answer is retried as usual.
 3. **Authorise.** Basic credentials, or a bearer token for the scopes the operation needs
    (``repository:<path>:pull`` or ``pull,push``) from ``auth.TokenCache``. A 401 that asks for
    another scope, or calls the token invalid, gets one fresh token and one more try. With a
@@ -102,7 +105,9 @@ class RegistrySession:
             url = endpoint.url("/v2/")
             last = scheme == site.schemes[-1]
             try:
-                reply = await self._send_retrying("GET", url, endpoint, None, attempts=None if last else 1)
+                reply = await self._send_retrying(
+                    "GET", url, endpoint, None, attempts=None if last else 1, retry_transport=False
+                )
             except TransportError as exc:
                 failure = exc
                 continue
@@ -189,6 +194,7 @@ class RegistrySession:
         content: bytes | AsyncIterator[bytes] | None = None,
         attempts: int | None = None,
         statuses: frozenset[int] = RETRY_STATUSES,
+        retry_transport: bool = True,
     ) -> Reply:
         async def attempt() -> Reply:
             return await self._session.send(
@@ -205,7 +211,12 @@ class RegistrySession:
             attempts = 1  # a streamed body cannot be sent twice
         count = attempts or self._config.max_attempts
         return await with_retries(
-            attempt, attempts=count, backoff=self._config.retry_backoff, what=method, statuses=statuses
+            attempt,
+            attempts=count,
+            backoff=self._config.retry_backoff,
+            what=method,
+            statuses=statuses,
+            retry_transport=retry_transport,
         )
 
     async def call(

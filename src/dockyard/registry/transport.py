@@ -17,6 +17,8 @@ the target host is itself allowed plain HTTP.
 
 **Retries** (``with_retries``): connection failures, 5xx and 429 are tried again up to
 ``attempts`` times with exponential backoff (and ``Retry-After`` when the registry sends one).
+A caller can keep connection failures out of that (``retry_transport=False``): the ping, whose
+refusal means nobody listens there, and which dockerd reports at once.
 
 **Errors** read like Go's ``url.Error``, because Docker users know them: ``Get
 "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused``.
@@ -423,21 +425,24 @@ async def with_retries(
     backoff: float,
     what: str = "request",
     statuses: frozenset[int] = RETRY_STATUSES,
+    retry_transport: bool = True,
 ) -> Reply:
     """Run ``attempt`` until it answers outside ``statuses`` (429, 5xx), at most ``attempts`` times.
 
     The last answer is returned even if it is a 429 or 5xx, so the caller can turn its body into
-    the registry's own error message.
+    the registry's own error message. A failure to get any answer is tried again too, unless
+    ``retry_transport`` is False or the failure is not worth it (TLS).
 
     Raises:
-        TransportError: the last attempt got no answer at all.
+        TransportError: the last attempt got no answer at all (with ``retry_transport`` False:
+            the first attempt that got none).
     """
     for number in range(1, attempts + 1):
         last = number == attempts
         try:
             reply = await attempt()
         except TransportError as exc:
-            if last or not exc.retryable:
+            if last or not exc.retryable or not retry_transport:
                 raise
             log.debug("registry %s failed, retrying attempt=%d error=%s", what, number, exc)
             await asyncio.sleep(_delay(backoff, number, None))

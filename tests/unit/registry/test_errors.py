@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import socket
 import ssl
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -152,7 +154,7 @@ def test_tls_failures_are_not_retried() -> None:
     ).retryable
 
 
-def test_connection_refused_after_retries_has_dockers_message(config: RegistryConfig) -> None:
+def test_a_refused_ping_fails_at_once_with_dockers_message(config: RegistryConfig) -> None:
     attempts = []
 
     def refuse(request: httpx.Request) -> httpx.Response:
@@ -160,13 +162,47 @@ def test_connection_refused_after_retries_has_dockers_message(config: RegistryCo
         raise _chained(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
 
     registry = FakeRegistry(faults=[refuse])
+    slow = RegistryConfig(retry_backoff=30.0, certs_dir=config.certs_dir)  # a retry would hang the test
     with pytest.raises(Unavailable) as info:
-        run(client_for(registry, config).resolve(Reference.parse("127.0.0.1:1/x")))
+        run(asyncio.wait_for(client_for(registry, slow).resolve(Reference.parse("127.0.0.1:1/x")), 10))
     assert (
         str(info.value) == 'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused'
     )
-    # HTTPS once, as dockerd tries an insecure registry, then plain HTTP with every retry.
-    assert attempts == ["https://127.0.0.1:1/v2/"] + ["http://127.0.0.1:1/v2/"] * config.max_attempts
+    # HTTPS once, as dockerd tries an insecure registry, then plain HTTP once: nobody listens.
+    assert attempts == ["https://127.0.0.1:1/v2/", "http://127.0.0.1:1/v2/"]
+
+
+def _fail_twice(registry: FakeRegistry, path_end: str, fail: Callable[[], httpx.Response]) -> list[int]:
+    """Make the first two requests whose path ends with ``path_end`` fail; returns the count left."""
+    left = [2]
+
+    def fault(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.endswith(path_end) and left[0]:
+            left[0] -= 1
+            return fail()
+        return None
+
+    registry.faults.append(fault)
+    return left
+
+
+def _refused() -> httpx.Response:
+    raise _chained(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+
+
+def test_a_ping_answered_503_is_retried(registry: FakeRegistry, config: RegistryConfig) -> None:
+    image = Image(registry)
+    left = _fail_twice(registry, "/v2/", lambda: httpx.Response(503, text="starting"))
+    assert str(run(client_for(registry, config).resolve(image.ref)).digest) == image.manifest_digest
+    assert left == [0]
+
+
+def test_a_refused_manifest_request_is_retried(registry: FakeRegistry, config: RegistryConfig) -> None:
+    # The ping answered, so something listens there: a refusal now is worth another try.
+    image = Image(registry)
+    left = _fail_twice(registry, "/manifests/latest", _refused)
+    assert str(run(client_for(registry, config).resolve(image.ref)).digest) == image.manifest_digest
+    assert left == [0]
 
 
 def test_5xx_is_retried_then_reported(registry: FakeRegistry, config: RegistryConfig) -> None:
