@@ -2,9 +2,11 @@
 
 Docker's ``v2 puller`` in shape, with containerd's content discipline:
 
-1. ``resolve`` the tag (or digest) to a descriptor and fetch the manifest or index; for an index,
-   pick the manifest for the wanted platform. Manifest bytes are verified by the client against
-   their descriptor before they are parsed.
+1. ``resolve`` the tag (or digest) to a descriptor and fetch the manifest or index; only then
+   say ``Pulling from <repository>`` (so an unknown image or a refusing registry is an error
+   before any progress, as in dockerd). For an index, pick the manifest for the wanted
+   platform. Manifest bytes are verified by the client against their descriptor before they
+   are parsed.
 2. Fetch the config (or find it in the content store). If the image already exists with its top
    layer, nothing else is fetched: ``Status: Image is up to date``.
 3. Layers: one whose chain ID is already unpacked says ``Already exists``. The others download
@@ -138,9 +140,12 @@ class Puller:
         self, channel: ProgressChannel, ref: Reference, platform: Platform | None, auth: AuthConfig | None
     ) -> bool:
         label = ref.tag if ref.digest is None else str(ref.digest)
-        channel.emit(Progress(status=f"Pulling from {ref.path}", id=label))  # the path, as dockerd
         target = await self._registry.resolve(ref, auth=auth)
         top = await self._registry.fetch_manifest(ref, target, auth=auth)
+        # Only now, as moby's pullV2Tag: a registry that refuses (404, 401, 429, 5xx, nobody
+        # listening) fails the pull before its first message, so the API answers with an HTTP
+        # error and the CLI prints "Error response from daemon: ...".
+        channel.emit(Progress(status=f"Pulling from {ref.path}", id=label))  # the path, as dockerd
         documents = [(target, top)]
         manifest, manifest_desc = await self._platform_manifest(ref, target, top, platform, auth, documents)
         config_bytes = await self._config(ref, manifest.config, auth)

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from dockyard.engine import Engine, HostConfig
-from dockyard.errors import ImageInUse, NotFound
+from dockyard.engine import Engine, HostConfig, Progress
+from dockyard.errors import ImageInUse, NotFound, Unauthorized, Unavailable
 from tests.integration.engine.conftest import Engines, create
 from tests.support import oci_layouts
+from tests.support.evil_registry import EvilRegistry, open_evil_registry, refused_host
 from tests.support.registry import RunningRegistry, open_registry, push_image
 
 
@@ -78,3 +79,68 @@ async def test_an_image_a_container_uses_cannot_be_removed(
     records = engine.images.remove("alpine:latest")
     assert records[0] == ("Untagged", "alpine:latest")
     assert any(kind == "Deleted" for kind, _ in records)
+
+
+# --- refusals come before the first message --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def locked_registry() -> Iterator[RunningRegistry]:
+    with open_registry(auth="htpasswd") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def evil() -> Iterator[EvilRegistry]:
+    with open_evil_registry() as running:
+        yield running
+
+
+async def _first_message(engine: Engine, from_image: str) -> Progress:
+    stream = engine.images.pull(from_image=from_image, tag="", platform=None, registry_auth=None)
+    try:
+        return await anext(aiter(stream))
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_an_unknown_image_is_refused_before_any_progress(
+    engines1: Engines, registry: RunningRegistry
+) -> None:
+    # The API answers such an error as HTTP 404: docker prints "Error response from daemon: ...".
+    engine = await engines1.open(load=False)
+    name = f"{registry.host}/library/nosuch"
+    with pytest.raises(NotFound) as info:
+        await _first_message(engine, f"{name}:latest")
+    assert str(info.value) == f"manifest for {name}:latest not found: manifest unknown: manifest unknown"
+    assert engine.images.list() == []
+
+
+async def test_a_registry_nobody_listens_on_is_refused_before_any_progress(engines1: Engines) -> None:
+    engine = await engines1.open(load=False)
+    host = refused_host()
+    with pytest.raises(Unavailable) as info:
+        await _first_message(engine, f"{host}/x:latest")
+    assert str(info.value) == f'Get "http://{host}/v2/": dial tcp {host}: connect: connection refused'
+
+
+@pytest.mark.parametrize(
+    ("fixture", "repository", "kind", "pattern"),
+    [
+        pytest.param(
+            "locked_registry",
+            "library/alpine",
+            Unauthorized,
+            r"no basic auth credentials$",
+            id="401",
+        ),
+        pytest.param("evil", "status/429", Unavailable, r"^toomanyrequests: ", id="429"),
+    ],
+)
+async def test_a_refusing_registry_is_refused_before_any_progress(
+    engines1: Engines, request: pytest.FixtureRequest, fixture: str, repository: str, kind: type, pattern: str
+) -> None:
+    host = request.getfixturevalue(fixture).host
+    engine = await engines1.open(load=False)
+    with pytest.raises(kind, match=pattern):
+        await _first_message(engine, f"{host}/{repository}:latest")

@@ -124,6 +124,45 @@ def test_missing_tag_is_the_registrys_not_found(tmp_path: Path, registry: FakeRe
         pull(service, "nope")
 
 
+class _RefusingManifests(FakeRegistry):
+    """Resolves tags, then fails the manifest fetch the way an overloaded registry does."""
+
+    async def fetch_manifest(self, ref: Reference, desc: object, *, auth: object = None) -> bytes:
+        raise Unavailable("toomanyrequests: too many requests")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "message"),
+    [
+        pytest.param(
+            "127.0.0.1:5000/library/nosuch",
+            NotFound,
+            "manifest for 127.0.0.1:5000/library/nosuch:latest not found: manifest unknown: manifest unknown",
+            id="unknown-tag",
+        ),
+        pytest.param("alpine", Unavailable, "toomanyrequests: too many requests", id="manifest-refused"),
+    ],
+)
+def test_a_refused_pull_fails_before_its_first_message(
+    tmp_path: Path, name: str, kind: type[Exception], message: str
+) -> None:
+    # The API sends its status line with the first message: an error before it is an HTTP
+    # error, printed by docker as "Error response from daemon: <message>" (moby pullV2Tag).
+    registry = _RefusingManifests()
+    registry.push("alpine", "latest", image_blobs([BASE]))
+    stream = make_service(tmp_path, registry).pull(Reference.parse(name))
+
+    async def first_message() -> Progress:
+        try:
+            return await anext(stream)
+        finally:
+            await stream.aclose()
+
+    with pytest.raises(kind) as info:
+        asyncio.run(first_message())
+    assert str(info.value) == message
+
+
 def _nothing_stored(service: ImageService) -> None:
     assert service.store.all() == []
     assert service.snapshots.layers() == []
