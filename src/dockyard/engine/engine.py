@@ -1,8 +1,9 @@
 """Engine: builds the stores and services, recovers containers at start, shuts down in order.
 
 The composition root. ``Engine.open`` creates the directories of both roots, opens the state
-database, probes the host, and wires the rooms together: the image room (over a registry client
-made on first pull, so the daemon does not pay for ``httpx`` until then), the monitor zygote
+database, probes the host, and wires the rooms together: the image room (over the registry
+client, which imports ``httpx`` only on its first request, so an idle daemon does not pay for
+it), the monitor zygote
 (a pre-imported fork server, so a monitor costs a fork rather than an interpreter start), the
 OCI runtimes, and the engine's own services. Then ``recovery.recover`` reconciles every
 container record with the monitors and runtimes that outlived the previous daemon.
@@ -17,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from pathlib import Path
 
 from dockyard.config import DaemonConfig, Paths
@@ -39,13 +41,12 @@ from dockyard.engine.users import resolve_in_rootfs
 from dockyard.image import ImageService
 from dockyard.monitor import ExecLauncher, ExitRecord, Launcher, MonitorClient, MonitorConfig, Zygote
 from dockyard.oci import runtime_spec as oci
-from dockyard.oci.image_spec import Descriptor
-from dockyard.registry import AuthConfig, Reference, RegistryClient, RegistryConfig
+from dockyard.registry import RegistryClient, RegistryConfig
 from dockyard.util.atomicfile import write_atomic
 from dockyard.util.clock import Clock, SystemClock
 from dockyard.util.db import Database
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "registry_config"]
 
 log = logging.getLogger(__name__)
 
@@ -66,37 +67,18 @@ class Monitors:
         return MonitorClient.read_exit_record(monitor_dir)
 
 
-class LazyRegistry:
-    """A ``RegistryClient`` made on first use: ``httpx`` costs ~5 MiB that an idle daemon saves."""
+def registry_config(config: DaemonConfig, environ: Mapping[str, str]) -> RegistryConfig:
+    """How the daemon reaches registries: its flags, plus a docker ``config.json`` for credentials.
 
-    def __init__(self, config: RegistryConfig) -> None:
-        self._config = config
-        self._client: RegistryClient | None = None
-
-    def _get(self) -> RegistryClient:
-        if self._client is None:
-            self._client = RegistryClient(self._config)
-        return self._client
-
-    async def resolve(self, ref: Reference, *, auth: AuthConfig | None = None) -> Descriptor:
-        return await self._get().resolve(ref, auth=auth)
-
-    async def fetch_manifest(
-        self, ref: Reference, desc: Descriptor, *, auth: AuthConfig | None = None
-    ) -> bytes:
-        return await self._get().fetch_manifest(ref, desc, auth=auth)
-
-    def fetch_blob(
-        self, ref: Reference, desc: Descriptor, *, auth: AuthConfig | None = None, offset: int = 0
-    ) -> AsyncIterator[bytes]:
-        return self._get().fetch_blob(ref, desc, auth=auth, offset=offset)
-
-    async def list_tags(self, ref: Reference, *, auth: AuthConfig | None = None) -> list[str]:
-        return await self._get().list_tags(ref, auth=auth)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+    A request without ``X-Registry-Auth`` falls back to the daemon user's docker config, found as
+    the docker CLI finds it: ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``.
+    """
+    directory = environ.get("DOCKER_CONFIG") or str(Path(environ.get("HOME") or Path.home()) / ".docker")
+    return RegistryConfig(
+        insecure_registries=config.insecure_registries,
+        mirrors=config.registry_mirrors,
+        docker_config=Path(directory) / "config.json",
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -145,7 +127,7 @@ class Engine:
     _config: DaemonConfig
     _db: Database
     _store: ContainerStore
-    _registry: LazyRegistry
+    _registry: RegistryClient
     _image_service: ImageService
     _launcher: Launcher
     _runtimes: Runtimes
@@ -172,9 +154,8 @@ class Engine:
         clock = clock or SystemClock()
         self.events = EventBus(db, clock=clock.now)
         self._store = store = ContainerStore(db)
-        self._registry = LazyRegistry(
-            RegistryConfig(insecure_registries=config.insecure_registries, mirrors=config.registry_mirrors)
-        )
+        # Making a client costs nothing: httpx is imported on its first request, not here.
+        self._registry = RegistryClient(registry_config(config, os.environ))
         self._image_service = await asyncio.to_thread(
             ImageService, paths=paths, db=db, registry=self._registry
         )

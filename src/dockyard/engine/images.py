@@ -9,7 +9,7 @@ Engine API's edge:
 - **Container usage.** ``rmi`` must refuse an image a container uses (Docker's conflict rules
   live in the image room; the engine answers its ``used_by`` question from the container store),
   and ``/images/json`` can count containers per image.
-- **Events.** ``pull``, ``tag``, ``untag``, ``delete``, ``import``, ``load``, ``save``, as dockerd
+- **Events.** ``pull``, ``push``, ``tag``, ``untag``, ``delete``, ``import``, ``load``, ``save``, as dockerd
   publishes them (actor: the image ID or the reference; attribute ``name``).
 - **Records for the API**: ``ImageSummary``, ``ImageDetails``, ``HistoryEntry``, with the image
   config's ``config`` object shown verbatim as inspect does.
@@ -203,6 +203,26 @@ class ImageFacade:
     def _pulled(self, ref: Reference, all_tags: bool) -> None:
         shown = ref.familiar_name() if all_tags else ref.with_default_tag().familiar_string()
         self._image_event("pull", shown, name=ref.familiar_name())
+
+    def push(self, name: str, *, tag: str, registry_auth: str | None) -> AsyncIterator[Progress]:
+        """``POST /images/{name}/push``: push ``name:tag`` (``tag`` "": every tag of the
+        repository, as the API's empty ``tag`` means) to the registry the name points at.
+
+        Raises (when called, before any event):
+            NoSuchImage: no such image or tag here.
+            InvalidArgument: a bad reference, a digest reference, or a bad auth header.
+        Raises (from the iterator):
+            Unauthorized, NotFound, Unavailable, InvalidArgument: the registry's refusals.
+        """
+        ref = Reference.parse(name)
+        if tag:
+            ref = ref.with_tag(tag)
+        auth = AuthConfig.from_header(registry_auth) if registry_auth else None
+        stream = self._service.push(ref, auth=auth)
+        # moby's pusher logs the event with the reference as the actor and its name attribute.
+        return self._after(
+            stream, lambda: self._image_event("push", ref.familiar_string(), name=ref.familiar_name())
+        )
 
     async def _after(
         self, stream: AsyncIterator[Progress], done: Callable[[], None]

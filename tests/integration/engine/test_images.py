@@ -81,6 +81,23 @@ async def test_an_image_a_container_uses_cannot_be_removed(
     assert any(kind == "Deleted" for kind, _ in records)
 
 
+async def test_push_through_the_facade_then_pull_it_back(
+    engines1: Engines, registry: RunningRegistry
+) -> None:
+    engine = await engines1.open()
+    name = f"{registry.host}/library/pushed"
+    engine.images.tag("alpine:latest", repo=name, tag="v1")
+    pushed = [p.status async for p in engine.images.push(name, tag="v1", registry_auth=None)]
+    assert pushed[0] == f"The push refers to repository [{name}]"
+    assert pushed[-1].startswith("v1: digest: sha256:")
+    image_id = engine.images.inspect(f"{name}:v1").id
+    engine.images.remove(f"{name}:v1")
+    assert f"Status: Downloaded newer image for {name}:v1" in await _pull(engine, name, "v1")
+    assert engine.images.inspect(f"{name}:v1").id == image_id
+    push = next(e for e in engine.events.replay(since=0, until=None) if e.action == "push")
+    assert (push.actor_id, push.attributes["name"]) == (f"{name}:v1", name)
+
+
 # --- refusals come before the first message --------------------------------------------------------
 
 
