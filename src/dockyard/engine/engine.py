@@ -82,12 +82,12 @@ def registry_config(config: DaemonConfig, environ: Mapping[str, str]) -> Registr
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_profile(caps: tuple[str, ...], custom: str) -> oci.LinuxSeccomp:
+def _cached_profile(caps: tuple[str, ...], custom: str) -> oci.LinuxSeccomp | None:
     return seccomp_profile.provide(list(caps), custom)
 
 
-def seccomp_provider(caps: list[str], custom: str) -> oci.LinuxSeccomp:
-    """Docker's profile for these capabilities, resolved once per distinct set."""
+def seccomp_provider(caps: list[str], custom: str) -> oci.LinuxSeccomp | None:
+    """``seccomp_profile.provide``, resolved once per distinct (capabilities, profile) pair."""
     return _cached_profile(tuple(caps), custom)
 
 

@@ -23,7 +23,8 @@ same rules:
   rule's ``action``, ``errnoRet`` and ``args`` pass through unchanged; ``comment`` is dropped.
 
 A template with neither ``defaultAction`` nor ``syscalls`` means "no seccomp" to moby;
-:func:`is_disabled` tells the caller, which then leaves ``linux.seccomp`` out.
+:func:`is_disabled` tells, and :func:`provide` (the engine's provider) answers None for such a
+custom profile, so ``linux.seccomp`` is left out.
 """
 
 from __future__ import annotations
@@ -238,13 +239,19 @@ def default_profile(capabilities: list[str]) -> LinuxSeccomp:
     return resolve(default_template(), capabilities=capabilities, machine=machine, kernel=kernel)
 
 
-def provide(capabilities: list[str], custom: str) -> LinuxSeccomp:
+def provide(capabilities: list[str], custom: str) -> LinuxSeccomp | None:
     """``specgen``'s seccomp provider: the default profile, or the custom JSON ``custom``.
+
+    None means "no filter at all": a custom profile with neither ``defaultAction`` nor
+    ``syscalls`` (``{}``) disables seccomp, as moby's ``setupSeccomp`` returns no profile for it.
 
     Raises:
         InvalidArgument: ``custom`` is not a valid profile.
     """
     if not custom:
         return default_profile(capabilities)
+    template = load_template(custom)
+    if is_disabled(template):
+        return None
     machine, kernel = _host()
-    return resolve(load_template(custom), capabilities=capabilities, machine=machine, kernel=kernel)
+    return resolve(template, capabilities=capabilities, machine=machine, kernel=kernel)

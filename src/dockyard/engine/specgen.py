@@ -17,8 +17,9 @@ output is golden-tested (``tests/unit/golden``). The choices are Docker's, as li
   ``/etc/hosts`` binds, tmpfs mounts and binds, sorted by depth so parents come first.
 - **linux**: namespaces (pid, ipc, uts, mount, network unless ``--network host``; cgroup only on
   cgroup v2; time only where the runtime takes it), the device cgroup rules, resources,
-  masked/read-only paths, sysctls, the seccomp profile for the effective capabilities, and the
-  cgroups path ``<cgroup-parent>/<id>``.
+  masked/read-only paths, sysctls, the seccomp profile for the effective capabilities (none
+  with ``seccomp=unconfined`` or a custom ``{}`` profile; ``--privileged`` drops only the
+  default one, a custom profile stays), and the cgroups path ``<cgroup-parent>/<id>``.
 
 Where we differ from dockerd we say so: ``HOME`` is added to the environment from the
 container's passwd entry when unset (runc does this inside the container; doing it here keeps
@@ -145,15 +146,16 @@ class SpecInputs:
 class SecurityOpts:
     """``--security-opt`` values, parsed."""
 
-    seccomp: str = ""  # "", "unconfined", or a profile's JSON text
+    seccomp: str = ""  # "" (the default profile), "unconfined", or a custom profile's JSON text
     no_new_privileges: bool = False
     systempaths_unconfined: bool = False
     apparmor: str = ""
     labels: tuple[str, ...] = ()
 
 
-SeccompProvider = Callable[[list[str], str], "oci.LinuxSeccomp"]
-"""(effective capabilities, custom profile JSON or "") -> the resolved OCI profile."""
+SeccompProvider = Callable[[list[str], str], "oci.LinuxSeccomp | None"]
+"""(effective capabilities, custom profile JSON or "") -> the resolved OCI profile, or None for
+a custom profile that disables seccomp (``seccomp_profile.provide``)."""
 
 
 def parse_security_opts(values: tuple[str, ...]) -> SecurityOpts:
@@ -173,7 +175,7 @@ def parse_security_opts(values: tuple[str, ...]) -> SecurityOpts:
         if not sep:
             raise InvalidArgument(f'invalid --security-opt 1: "{value}"')
         if key == "seccomp":
-            seccomp = arg
+            seccomp = "" if arg == "builtin" else arg  # moby's name for the default profile
         elif key == "no-new-privileges":
             nnp = _parse_bool(arg, value)
         elif key == "systempaths":
@@ -580,9 +582,17 @@ def _linux(
         readonly_paths=readonly,
         sysctl=_sysctls(hc),
     )
-    if not (hc.privileged or sec.seccomp == "unconfined"):
+    if _wants_seccomp(hc, sec):
         linux.seccomp = seccomp(caps, sec.seccomp)
     return linux
+
+
+def _wants_seccomp(hc: HostConfig, sec: SecurityOpts) -> bool:
+    """moby ``WithSeccomp``: none when unconfined; a privileged container drops the *default*
+    profile only, and keeps a custom one (moby #47499, since Docker 27)."""
+    if sec.seccomp == "unconfined":
+        return False
+    return not (hc.privileged and not sec.seccomp)
 
 
 def build_spec(
@@ -591,8 +601,9 @@ def build_spec(
     """The ``config.json`` for one start of ``container``, with Docker's defaults.
 
     ``seccomp`` resolves Docker's profile template for the effective capabilities (or a custom
-    profile given with ``--security-opt seccomp=<json>``); it is not called for privileged or
-    ``seccomp=unconfined`` containers.
+    profile given with ``--security-opt seccomp=<json>``; None from it leaves the filter out); it
+    is not called for ``seccomp=unconfined``, nor for privileged containers without a custom
+    profile.
 
     Raises:
         InvalidArgument: a setting Docker would refuse (unknown capability, bad bind, bad device

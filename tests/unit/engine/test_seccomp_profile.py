@@ -237,7 +237,14 @@ def test_provide_resolves_a_custom_profile() -> None:
         [],
         '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}',
     )
+    assert profile is not None
     assert profile.syscalls[0].names == ["read"]
+
+
+@pytest.mark.parametrize("text", ["{}", '{"defaultAction": "", "syscalls": []}'])
+def test_a_custom_profile_without_rules_means_no_filter(text: str) -> None:
+    # moby setupSeccomp: no defaultAction and no syscalls -> no profile at all (not allow-all).
+    assert sp.provide(DEFAULT_CAPS, text) is None
 
 
 def test_the_bundled_template_is_mobys() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.engine import seccomp_profile as sp
 from dockyard.engine.container import ContainerConfig, HostConfig, Ulimit
 from dockyard.engine.specgen import (
     ALL_CAPABILITIES,
@@ -146,6 +147,35 @@ def test_unconfined_seccomp_and_privileged_get_no_profile() -> None:
         spec = build_spec(container, inputs=INPUTS, facts=FACTS, seccomp=fake_seccomp)
         assert spec.linux is not None
         assert spec.linux.seccomp is None
+
+
+CUSTOM = '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}'
+
+
+def _seccomp_of(hc: HostConfig, provider: object = sp.provide) -> oci.LinuxSeccomp | None:
+    container = make_container(container_id=CID, config=_base_config(), host_config=hc)
+    spec = build_spec(container, inputs=INPUTS, facts=FACTS, seccomp=provider)  # type: ignore[arg-type]
+    assert spec.linux is not None
+    return spec.linux.seccomp
+
+
+@pytest.mark.parametrize("privileged", [False, True], ids=["plain", "privileged"])
+def test_a_custom_profile_is_applied_privileged_or_not(privileged: bool) -> None:
+    # moby #47499: --privileged drops the default profile, never one the user asked for.
+    profile = _seccomp_of(HostConfig(privileged=privileged, security_opt=(f"seccomp={CUSTOM}",)))
+    assert profile is not None
+    assert (profile.default_action, profile.syscalls[0].names) == ("SCMP_ACT_ALLOW", ["mkdir"])
+
+
+def test_an_empty_custom_profile_leaves_the_filter_out() -> None:
+    assert _seccomp_of(HostConfig(security_opt=("seccomp={}",))) is None
+
+
+def test_builtin_names_the_default_profile() -> None:
+    builtin = _seccomp_of(HostConfig(security_opt=("seccomp=builtin",)))
+    assert builtin is not None
+    assert builtin == _seccomp_of(HostConfig())
+    assert _seccomp_of(HostConfig(privileged=True, security_opt=("seccomp=builtin",))) is None
 
 
 def test_the_profile_is_resolved_for_the_effective_capabilities() -> None:
