@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,27 @@ async def test_an_exec_that_cannot_start_reports_126_in_its_stream(h: Harness) -
     assert await session.read() == b""
     record = h.execs.inspect(exec_id)
     assert (record.running, record.exit_code) == (False, 126)
+
+
+@pytest.mark.parametrize(
+    ("created", "started", "tty", "expected"),
+    [
+        pytest.param((10, 20), (33, 111), True, {"height": 33, "width": 111}, id="start-overrides-create"),
+        pytest.param((10, 20), None, True, {"height": 10, "width": 20}, id="create-size"),
+        pytest.param(None, (33, 111), False, None, id="no-tty-no-size"),
+    ],
+)
+async def test_the_process_starts_with_its_console_size(
+    h: Harness,
+    created: tuple[int, int] | None,
+    started: tuple[int, int] | None,
+    tty: bool,
+    expected: dict[str, int] | None,
+) -> None:
+    # An exec'd process runs before anyone could resize its terminal: the size is in process.json.
+    cid = await h.run()
+    exec_id = await h.execs.create(cid, ExecConfig(cmd=("stty", "size"), tty=tty, console_size=created))
+    await h.execs.start(exec_id, detach=True, console_size=started)
+    process = json.loads(Path(h.monitors.last(exec_id).config.process_path).read_text())
+    assert process.get("terminal", False) is tty
+    assert process.get("consoleSize") == expected
