@@ -24,11 +24,13 @@ from dockyard.engine.restart import validate_policy
 from dockyard.engine.seams import ImageDefaults
 from dockyard.engine.signals import parse_signal
 from dockyard.engine.specgen import effective_capabilities, parse_security_opts, unavailable_capabilities
-from dockyard.errors import InvalidArgument, NoSuchNetwork, Unsupported
+from dockyard.errors import InvalidArgument, NoSuchImage, NoSuchNetwork, Unsupported
+from dockyard.oci.image_spec import Platform
 
 __all__ = [
     "BRIDGE_WARNING",
     "check_host_config",
+    "check_platform",
     "command_of",
     "default_host_config",
     "merge_image_config",
@@ -266,3 +268,35 @@ def log_options(log_config: LogConfig) -> tuple[int, int]:
 def host_cpus() -> int:
     """CPUs usable by this process (NCPU)."""
     return len(os.sched_getaffinity(0)) or (os.cpu_count() or 1)
+
+
+def check_platform(
+    requested: str | None, name: str, image_os: str, image_arch: str, variant: str
+) -> list[str]:
+    """dockerd's platform rules at create: the warnings to return.
+
+    A requested platform must match the image; without a request, a foreign image only earns a
+    warning.
+
+    Raises:
+        NoSuchImage: the image does not match the requested platform (dockerd's message).
+    """
+    if not image_arch:
+        return []
+    actual = Platform(os=image_os or "linux", architecture=image_arch, variant=variant or None)
+    if requested:
+        wanted = Platform.parse(requested)
+        if not wanted.matches(actual):
+            raise NoSuchImage(
+                name,
+                f"image with reference {name} was found but does not match the specified platform: "
+                f"wanted {wanted}, actual: {actual}",
+            )
+        return []
+    host = Platform.host()
+    if not host.matches(actual):
+        return [
+            f"The requested image's platform ({actual}) does not match the detected host platform ({host}) "
+            "and no specific platform was requested"
+        ]
+    return []

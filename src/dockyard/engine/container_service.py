@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import signal as signals
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from dockyard.engine import configs, listing, logs
 from dockyard.engine.attach import AttachSession, parse_detach_keys
@@ -41,10 +42,8 @@ from dockyard.errors import (
     ContainerNotRunning,
     ContainerPaused,
     InvalidArgument,
-    NoSuchImage,
     NotFound,
 )
-from dockyard.oci.image_spec import Platform
 from dockyard.util import ids
 
 __all__ = ["ContainerService"]
@@ -52,6 +51,7 @@ __all__ = ["ContainerService"]
 log = logging.getLogger(__name__)
 
 _KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the monitor to report the exit
+_Sized = TypeVar("_Sized", ContainerListing, ContainerDetails)
 _CONDITIONS = ("not-running", "next-exit", "removed")
 
 
@@ -71,6 +71,9 @@ class ContainerService(ContainerLifecycle):
     ) -> builtins.list[ContainerListing]:
         """Containers, newest first (running ones only unless ``all``; ``limit`` implies all).
 
+        ``size`` walks every writable layer on the caller's thread; from the event loop, list
+        without it and pass the rows to ``with_sizes``.
+
         Raises:
             InvalidArgument: an unknown filter or a bad filter value, with Docker's message.
         """
@@ -87,13 +90,31 @@ class ContainerService(ContainerLifecycle):
         )
 
     def inspect(self, ref: str, *, size: bool = False) -> ContainerDetails:
-        """The record plus what inspect derives. Raises NoSuchContainer."""
+        """The record plus what inspect derives. Raises NoSuchContainer.
+
+        ``size`` walks the writable layer on the caller's thread; from the event loop, inspect
+        without it and pass the result to ``with_sizes``.
+        """
         container = self._store.get(ref)
         execs = tuple(s.id for s in self._store.execs_of(container.id) if s.running)
         container = dataclasses.replace(container, exec_ids=execs)
         return listing.details(
             container, images=self._images, paths=self._paths, store=self._store, size=size
         )
+
+    async def with_sizes(self, views: builtins.list[_Sized]) -> builtins.list[_Sized]:
+        """``views`` (list rows or inspect results) with ``SizeRw`` and ``SizeRootFs`` filled in.
+
+        Measuring a writable layer walks its whole tree (``docker ps -s`` is slow in dockerd
+        too), so the walks run in a worker thread and other requests go on meanwhile. A container
+        removed in the meantime measures 0.
+        """
+        ids = [view.container.id for view in views]
+        sizes = await asyncio.to_thread(lambda: [self._images.rootfs_usage(i) for i in ids])
+        return [
+            dataclasses.replace(view, size_rw=rw, size_root_fs=root)
+            for view, (rw, root) in zip(views, sizes, strict=True)
+        ]
 
     # --- create ---------------------------------------------------------------------------------
     async def create(
@@ -119,7 +140,7 @@ class ContainerService(ContainerLifecycle):
             raise NameInUse(wanted, holder)
         image = self._images.resolve(config.image)
         defaults = image.defaults
-        warnings = _platform_check(
+        warnings = configs.check_platform(
             platform, config.image, defaults.os, defaults.architecture, defaults.variant
         )
         merged = configs.merge_image_config(config, image.defaults)
@@ -559,29 +580,3 @@ def _check_startable(container: Container) -> None:
         raise Conflict("container is marked for removal and cannot be started")
     if status is ContainerStatus.DEAD:
         raise Conflict("container is marked for removal and cannot be started")
-
-
-def _platform_check(
-    requested: str | None, name: str, image_os: str, image_arch: str, variant: str
-) -> list[str]:
-    """dockerd's platform rules at create: a requested platform must match the image (else
-    NotFound with its message); without a request, a foreign image only earns a warning."""
-    if not image_arch:
-        return []
-    actual = Platform(os=image_os or "linux", architecture=image_arch, variant=variant or None)
-    if requested:
-        wanted = Platform.parse(requested)
-        if not wanted.matches(actual):
-            raise NoSuchImage(
-                name,
-                f"image with reference {name} was found but does not match the specified platform: "
-                f"wanted {wanted}, actual: {actual}",
-            )
-        return []
-    host = Platform.host()
-    if not host.matches(actual):
-        return [
-            f"The requested image's platform ({actual}) does not match the detected host platform ({host}) "
-            "and no specific platform was requested"
-        ]
-    return []

@@ -14,6 +14,9 @@ Engine API's edge:
 - **Records for the API**: ``ImageSummary``, ``ImageDetails``, ``HistoryEntry``, with the image
   config's ``config`` object shown verbatim as inspect does.
 
+**Blocking work** (deleting layers for ``rmi`` and ``image prune``) runs in worker threads, so a
+big image's removal never stalls the event loop; events are published back on the loop.
+
 Errors of a streaming operation (pull, import, load) are raised from the iterator: raised before
 the first item they are the HTTP answer; raised later the API renders them as the final
 ``{"errorDetail": {"message": ...}, "error": ...}`` message, as dockerd does.
@@ -21,6 +24,7 @@ the first item they are the HTTP answer; raised later the API renders them as th
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -136,7 +140,8 @@ class ImageFacade:
         self._used_by = used_by
         self._merged_dir = merged_dir
 
-    # --- for the container service (seams.ImageSource) -------------------------------------
+    # --- for the container service (seams.ImageSource; the engine calls the filesystem ones,
+    # which block, from worker threads) --------------------------------------------------------
     def resolve(self, name: str) -> ResolvedImage:
         """The image a create request names, with the defaults a container inherits.
 
@@ -343,18 +348,41 @@ class ImageFacade:
         self._service.tag(image, ref)
         self._image_event("tag", image.id, name=ref.familiar_string())
 
-    def remove(
+    async def remove_image(
         self, name: str, *, force: bool = False, noprune: bool = False
     ) -> builtins.list[tuple[str, str]]:
-        """Untag and/or delete; returns [("Untagged"|"Deleted", value)].
+        """``DELETE /images/{name}``: untag and/or delete; returns [("Untagged"|"Deleted", value)].
+
+        The deletion runs in a worker thread: removing a big image's layers (rmtree) takes as
+        long as the disk needs, and the event loop keeps serving other requests meanwhile.
 
         Raises:
             NoSuchImage: nothing is called ``name``. ImageInUse: Docker's conflict messages.
         """
         image_id = self._service.get(name).id
-        records = self._service.delete(name, force=force, prune=not noprune, used_by=self._used_by)
+        records = await asyncio.to_thread(self._delete, name, force, noprune)
         self._record_events(records, image_id)
         return records
+
+    def remove(
+        self, name: str, *, force: bool = False, noprune: bool = False
+    ) -> builtins.list[tuple[str, str]]:
+        """``remove_image`` on the caller's thread: blocks an event loop for the whole deletion.
+
+        TODO(#3): goes once the API awaits ``remove_image``.
+
+        Raises:
+            NoSuchImage: nothing is called ``name``. ImageInUse: Docker's conflict messages.
+        """
+        image_id = self._service.get(name).id
+        records = self._delete(name, force, noprune)
+        self._record_events(records, image_id)
+        return records
+
+    def _delete(self, name: str, force: bool, noprune: bool) -> builtins.list[tuple[str, str]]:
+        # May run in a worker thread: ``used_by`` reads the container store's immutable records
+        # (one list copy), and the state database is shared with threads by design.
+        return self._service.delete(name, force=force, prune=not noprune, used_by=self._used_by)
 
     def _record_events(self, records: builtins.list[tuple[str, str]], image_id: str | None) -> None:
         # moby image_delete.go: both events name the image by its ID (an untag's actor is the
@@ -389,25 +417,40 @@ class ImageFacade:
                 self._image_event("load", name, name=name)
             yield item
 
-    def prune(
+    async def prune_images(
         self, *, filters: dict[str, builtins.list[str]] | None = None
     ) -> tuple[builtins.list[tuple[str, str]], int]:
-        """Remove dangling images (with ``dangling=false``: every unused one); (records, bytes).
+        """``POST /images/prune``: remove dangling images (with ``dangling=false``: every unused
+        one); returns (records, bytes reclaimed). The deletions run in a worker thread.
 
         Raises:
             InvalidArgument: an unknown filter or a bad ``dangling`` value.
         """
-        filters = dict(filters or {})
-        for key in filters:
-            if key not in ("dangling", "until", "label", "label!"):
-                raise InvalidArgument(f"invalid filter '{key}'")
-        dangling = filters.pop("dangling", ["true"])
-        if any(v.lower() not in ("true", "false", "1", "0") for v in dangling):
-            raise InvalidArgument(f"invalid filter 'dangling={dangling[0]}'")
-        dangling_only = any(v.lower() in ("true", "1") for v in dangling)
-        records, reclaimed = self._service.prune(
-            dangling_only=dangling_only, filters=filters, used_by=self._used_by
-        )
+        dangling_only, filters = _prune_filters(filters)
+        done = await asyncio.to_thread(self._prune, dangling_only, filters)
+        return self._pruned(*done)
+
+    def prune(
+        self, *, filters: dict[str, builtins.list[str]] | None = None
+    ) -> tuple[builtins.list[tuple[str, str]], int]:
+        """``prune_images`` on the caller's thread: blocks an event loop for every deletion.
+
+        TODO(#3): goes once the API awaits ``prune_images``.
+
+        Raises:
+            InvalidArgument: an unknown filter or a bad ``dangling`` value.
+        """
+        dangling_only, filters = _prune_filters(filters)
+        return self._pruned(*self._prune(dangling_only, filters))
+
+    def _prune(
+        self, dangling_only: bool, filters: dict[str, builtins.list[str]]
+    ) -> tuple[builtins.list[tuple[str, str]], int]:
+        return self._service.prune(dangling_only=dangling_only, filters=filters, used_by=self._used_by)
+
+    def _pruned(
+        self, records: builtins.list[tuple[str, str]], reclaimed: int
+    ) -> tuple[builtins.list[tuple[str, str]], int]:
         self._record_events(records, None)
         self._events.publish(
             Event(type="image", action="prune", actor_id="", attributes={"reclaimed": str(reclaimed)})
@@ -420,6 +463,24 @@ class ImageFacade:
 
     def _image_event(self, action: str, actor: str, **attributes: str) -> None:
         self._events.publish(Event(type="image", action=action, actor_id=actor, attributes=attributes))
+
+
+def _prune_filters(
+    filters: dict[str, builtins.list[str]] | None,
+) -> tuple[bool, dict[str, builtins.list[str]]]:
+    """(dangling only?, the remaining filters) of an image prune.
+
+    Raises:
+        InvalidArgument: an unknown filter or a bad ``dangling`` value, in Docker's words.
+    """
+    filters = dict(filters or {})
+    for key in filters:
+        if key not in ("dangling", "until", "label", "label!"):
+            raise InvalidArgument(f"invalid filter '{key}'")
+    dangling = filters.pop("dangling", ["true"])
+    if any(v.lower() not in ("true", "false", "1", "0") for v in dangling):
+        raise InvalidArgument(f"invalid filter 'dangling={dangling[0]}'")
+    return any(v.lower() in ("true", "1") for v in dangling), filters
 
 
 def _summary(image: Image, *, shared_size: bool) -> ImageSummary:
