@@ -443,7 +443,14 @@ class ContainerService(ContainerLifecycle):
         timestamps: bool,
         tail: int | None,
     ) -> AsyncIterator[LogEntry]:
-        """The json-file log's entries, oldest first; with ``follow`` until the container stops.
+        """The json-file log's entries, oldest first; with ``follow``, new ones until the run
+        that is going on now ends (at once if none is).
+
+        That is dockerd's rule: ``logs -f`` follows one run's logger and ends with it, also when
+        a restart policy starts the container again (measured with dockerd 20.10: ``docker logs
+        -f`` of a ``--restart=always`` container returns at its first exit; compose re-attaches
+        on the ``start`` event). Ending on "no task right now" instead would race the restart
+        backoff: a restart within one poll would keep the stream open.
 
         ``timestamps`` is the API's business (it prefixes each entry's ``time``); it is accepted
         here so the call mirrors the endpoint.
@@ -457,16 +464,17 @@ class ContainerService(ContainerLifecycle):
             from dockyard.errors import Unsupported
 
             raise Unsupported("configured logging driver does not support reading")
-        container_id = container.id
+        task = self._tasks.get(container.id)
         return logs.stream_entries(
-            self._paths.container_log(container_id),
+            self._paths.container_log(container.id),
             stdout=stdout,
             stderr=stderr,
             follow=follow,
             since=since,
             until=until,
             tail=tail,
-            stopped=lambda: container_id not in self._tasks,
+            # Settled: the exit is recorded, so the monitor has written the run's last line.
+            stopped=task.settled.is_set if task is not None else lambda: True,
         )
 
     async def top(
