@@ -424,12 +424,12 @@ class Harness:
         """The journal's actions so far (optionally for one actor)."""
         return [e.action for e in self.events.replay(since=0, until=None) if actor_id in (None, e.actor_id)]
 
-    async def run(self, **config: object) -> str:
-        """Create and start a busybox container; its ID."""
+    async def run(self, *, host: HostConfig | None = None, **config: object) -> str:
+        """Create and start a busybox container (``--network none`` unless ``host`` says); its ID."""
         container_id, _ = await self.containers.create(
             name=str(config.pop("name", "")) or None,
             config=ContainerConfig(image="busybox", **config),  # type: ignore[arg-type]
-            host_config=HostConfig(network_mode="none"),
+            host_config=host or HostConfig(network_mode="none"),
             networking_config=NetworkingConfig(),
             platform=None,
         )

@@ -12,13 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.container import (
-    ContainerConfig,
-    ContainerStatus,
-    HostConfig,
-    NetworkingConfig,
-    RestartPolicy,
-)
+from dockyard.engine.container import ContainerStatus, HostConfig, RestartPolicy
 from dockyard.engine.logs import LogEntry
 from tests.support.engine_fakes import Harness, make_harness
 
@@ -29,15 +23,7 @@ def h(tmp_path: Path) -> Harness:
 
 
 async def _started(h: Harness, policy: str = "no") -> str:
-    container_id, _ = await h.containers.create(
-        name=None,
-        config=ContainerConfig(image="busybox"),
-        host_config=HostConfig(network_mode="none", restart_policy=RestartPolicy(name=policy)),
-        networking_config=NetworkingConfig(),
-        platform=None,
-    )
-    await h.containers.start(container_id)
-    return container_id
+    return await h.run(host=HostConfig(network_mode="none", restart_policy=RestartPolicy(name=policy)))
 
 
 def _log(h: Harness, container_id: str, text: str) -> None:
