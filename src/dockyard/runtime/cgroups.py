@@ -286,14 +286,7 @@ class Cgroup:
 
     def is_frozen(self) -> bool:
         """Whether the cgroup is frozen (False when there is no freezer or no directory)."""
-        try:
-            if self._mode == UNIFIED:
-                return fs.read(self._paths["unified"], "cgroup.freeze") == "1"
-            if "freezer" in self._paths:
-                return fs.read(self._paths["freezer"], "freezer.state") == "FROZEN"
-        except CgroupError:
-            return False
-        return False
+        return fs.is_frozen(self._mode, self._paths)
 
     # --- processes ---------------------------------------------------------------------------
 

@@ -16,7 +16,24 @@ import os
 
 from dockyard.errors import SystemFailure
 
-__all__ = ["CgroupError", "exists", "keyed", "open_dir", "read", "read_int", "write"]
+__all__ = [
+    "HYBRID",
+    "LEGACY",
+    "UNIFIED",
+    "CgroupError",
+    "exists",
+    "is_frozen",
+    "keyed",
+    "open_dir",
+    "read",
+    "read_int",
+    "write",
+]
+
+LEGACY = "v1"
+HYBRID = "hybrid"
+UNIFIED = "v2"
+"""The three layouts (cgroups_layout.py's essay), as they are spelled in a cgroup's state record."""
 
 
 class CgroupError(SystemFailure):
@@ -108,6 +125,23 @@ def keyed(directory: str, name: str) -> dict[str, int]:
         except ValueError:
             continue
     return out
+
+
+def is_frozen(mode: str, paths: dict[str, str]) -> bool:
+    """Whether the cgroup with these directories is frozen (False without a freezer or a directory).
+
+    Here rather than in ``Cgroup`` so that ``state`` and ``kill``, which only ask this, read one
+    file without importing the cgroup machinery: ``cgroup.freeze`` on cgroup v2 (the unified
+    layout), the v1 freezer's ``freezer.state`` otherwise.
+    """
+    try:
+        if mode == UNIFIED:
+            return read(paths["unified"], "cgroup.freeze") == "1"
+        if "freezer" in paths:
+            return read(paths["freezer"], "freezer.state") == "FROZEN"
+    except (CgroupError, KeyError):
+        return False
+    return False
 
 
 def exists(directory: str, name: str) -> bool:

@@ -24,13 +24,9 @@ from __future__ import annotations
 
 import os
 
-from dockyard.runtime.cgroups_fs import CgroupError
+from dockyard.runtime.cgroups_fs import HYBRID, LEGACY, UNIFIED, CgroupError
 
 __all__ = ["HYBRID", "LEGACY", "UNIFIED", "Hierarchy", "Layout", "container_paths"]
-
-LEGACY = "v1"
-HYBRID = "hybrid"
-UNIFIED = "v2"
 
 # Controllers a v1 mount can carry (kernel/cgroup/cgroup.c, cgroup_subsys names). Anything else
 # in the super options is a mount option (rw, noprefix, clone_children, release_agent=...).

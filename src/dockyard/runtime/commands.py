@@ -4,17 +4,19 @@ Every command that touches a container holds an exclusive flock on its state dir
 duration of its work (runc does the same), so two ``kill``/``delete``/``pause`` never interleave.
 ``run`` and foreground ``exec`` are the only long-lived commands: they hold no lock while they
 wait, only while they create and delete.
+
+Each command imports what it alone needs, when it runs; the module itself loads only the record
+(container.py) and, like it, uses ``posix`` and imports error classes where they are raised, so
+that ``start``, ``kill`` and ``delete`` start as fast as Python can (cli.py's essay).
 """
 
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal's C core: no enum import
-import os
+import posix
 import sys
 
-from dockyard.errors import Conflict, InvalidArgument, SystemFailure
 from dockyard.runtime.container import DEFAULT_ROOT, RuntimeContainer
-from dockyard.util import jsoncodec, locks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ SIGNALS = {
 
 
 def parse_signal(text: str) -> int:
-    """A signal by name (``KILL``, ``SIGKILL``, ``sigkill``) or number (1-64).
+    """A signal by name (``KILL``, ``SIGKILL``, ``sigkill``, ``RTMIN+2``) or number (1-64).
 
     Raises:
         InvalidArgument: unknown signal (runc's wording).
@@ -46,17 +48,23 @@ def parse_signal(text: str) -> int:
         number = int(text)
         if 1 <= number <= 64:
             return number
-        raise InvalidArgument(f"unknown signal {text!r}".replace("'", '"'))
+        raise _unknown_signal(f'"{text}"')
     name = text.upper().removeprefix("SIG")
     if name.startswith("RTMIN") or name.startswith("RTMAX"):
-        base, _, offset = name[:5], name[5], name[6:]
-        if (not offset or offset.isdigit()) and _ in ("", "+", "-"):
-            number = (34 if base == "RTMIN" else 64) + (int(offset or 0) * (1 if _ == "+" else -1))
+        base, sign, offset = name[:5], name[5:6], name[6:]
+        if (not offset or offset.isdigit()) and sign in ("", "+", "-") and not (sign and not offset):
+            number = (34 if base == "RTMIN" else 64) + (int(offset or 0) * (-1 if sign == "-" else 1))
             if 34 <= number <= 64:
                 return number
     if name in SIGNALS:
         return SIGNALS[name]
-    raise InvalidArgument(f'unknown signal "{text}"')
+    raise _unknown_signal(f'"{text}"')
+
+
+def _unknown_signal(quoted: str) -> Exception:
+    from dockyard.errors import InvalidArgument
+
+    return InvalidArgument(f"unknown signal {quoted}")
 
 
 def _root(parsed: Parsed) -> str:
@@ -68,8 +76,16 @@ def _load(parsed: Parsed) -> RuntimeContainer:
     return RuntimeContainer.load(_root(parsed), parsed.args[0])
 
 
+def _conflict(message: str) -> Exception:
+    from dockyard.errors import Conflict
+
+    return Conflict(message)
+
+
 def _state_text(data: dict[str, object]) -> str:
     """runc's ``state`` output: Go's ``json.MarshalIndent(s, "", "  ")`` of a flat object."""
+    from dockyard.util import jsoncodec
+
     lines = []
     for key, value in data.items():
         if isinstance(value, dict):
@@ -113,7 +129,7 @@ def cmd_start(parsed: Parsed, log: _Log) -> int:
     from dockyard.runtime import lifecycle
 
     container = _load(parsed)
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         for warning in lifecycle.start(container):
             log.write("warning", warning)
     return 0
@@ -136,12 +152,12 @@ def cmd_state(parsed: Parsed, log: _Log) -> int:
 def cmd_kill(parsed: Parsed, log: _Log) -> int:
     sig = parse_signal(parsed.args[1] if len(parsed.args) > 1 else "SIGTERM")
     container = _load(parsed)
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         status = container.status()
         if status == "stopped" and not parsed.has("all"):
-            raise Conflict("container not running")
-        cgroup = container.cgroup()
-        if parsed.has("all") and cgroup is not None:
+            raise _conflict("container not running")
+        cgroup = container.cgroup() if parsed.has("all") else None
+        if cgroup is not None:
             cgroup.kill_all(sig)
             return 0
         signal_init(container, sig)
@@ -155,22 +171,22 @@ def signal_init(container: RuntimeContainer, sig: int) -> None:
         Conflict: init is gone.
     """
     try:
-        pidfd = os.pidfd_open(container.pid)
+        pidfd = posix.pidfd_open(container.pid)
     except OSError:
-        raise Conflict("container not running") from None
+        raise _conflict("container not running") from None
     try:
         if not container.is_alive():  # checked after pidfd_open: the pidfd cannot be recycled
-            raise Conflict("container not running")
+            raise _conflict("container not running")
         _signal.pidfd_send_signal(pidfd, sig)
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def _wait_dead(container: RuntimeContainer, timeout: float = 10.0) -> None:
     import select
 
     try:
-        pidfd = os.pidfd_open(container.pid)
+        pidfd = posix.pidfd_open(container.pid)
     except OSError:
         return
     try:
@@ -179,7 +195,7 @@ def _wait_dead(container: RuntimeContainer, timeout: float = 10.0) -> None:
             poller.register(pidfd, select.POLLIN)
             poller.poll(int(timeout * 1000))
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def cmd_delete(parsed: Parsed, log: _Log) -> int:
@@ -191,10 +207,10 @@ def cmd_delete(parsed: Parsed, log: _Log) -> int:
         if parsed.has("force"):
             return 0  # runc: delete --force of a missing container succeeds
         raise
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         status = container.status()
         if status in ("running", "paused") and not parsed.has("force"):
-            raise Conflict(f"cannot delete container {container.id} that is not stopped: {status}")
+            raise _conflict(f"cannot delete container {container.id} that is not stopped: {status}")
         if status != "stopped":
             # SIGKILL to init ends its whole pid namespace (pid_namespaces(7)); whatever is left
             # (no pid namespace, a paused cgroup) goes in delete_stopped's kill_all.
@@ -204,8 +220,10 @@ def cmd_delete(parsed: Parsed, log: _Log) -> int:
                     cgroup.thaw()
             try:
                 signal_init(container, 9)
-            except Conflict:
-                pass  # it died since we looked
+            except Exception:
+                if container.is_alive():
+                    raise
+                # it died since we looked
             _wait_dead(container)
         for warning in lifecycle.delete_stopped(container):
             log.write("warning", warning)
@@ -214,18 +232,18 @@ def cmd_delete(parsed: Parsed, log: _Log) -> int:
 
 def cmd_pause(parsed: Parsed, log: _Log) -> int:
     container = _load(parsed)
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         if container.status() not in ("running", "created"):
-            raise Conflict("container not running")
+            raise _conflict("container not running")
         _cgroup_of(container).freeze()
     return 0
 
 
 def cmd_resume(parsed: Parsed, log: _Log) -> int:
     container = _load(parsed)
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         if container.status() != "paused":
-            raise Conflict("container not paused")
+            raise _conflict("container not paused")
         _cgroup_of(container).thaw()
     return 0
 
@@ -233,6 +251,8 @@ def cmd_resume(parsed: Parsed, log: _Log) -> int:
 def _cgroup_of(container: RuntimeContainer) -> Cgroup:
     cgroup = container.cgroup()
     if cgroup is None:
+        from dockyard.errors import SystemFailure
+
         raise SystemFailure(f"container {container.id} has no cgroup")
     return cgroup
 
@@ -242,15 +262,23 @@ def cmd_ps(parsed: Parsed, log: _Log) -> int:
     cgroup = container.cgroup()
     pids = cgroup.pids() if cgroup is not None else ([container.pid] if container.is_alive() else [])
     if (parsed.flag("format") or "table") == "json":
+        from dockyard.util import jsoncodec
+
         sys.stdout.write(jsoncodec.dumps(pids) + "\n")
         return 0
     if parsed.flag("format") not in (None, "table"):
+        from dockyard.errors import InvalidArgument
+
         raise InvalidArgument(f"invalid format option: {parsed.flag('format')}")
     return _ps_table(pids, parsed.args[1:] or ["-ef"])
 
 
 def _ps_table(pids: list[int], ps_args: list[str]) -> int:
     """runc's table: ``ps`` output filtered to the container's pids (by the PID column)."""
+    import os
+
+    from dockyard.errors import SystemFailure
+
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     try:
         child = os.posix_spawnp(
@@ -283,12 +311,9 @@ def cmd_update(parsed: Parsed, log: _Log) -> int:
     from dockyard.runtime import update
 
     container = _load(parsed)
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         resources = update.resources_from(parsed)
-        cgroup = container.cgroup()
-        if cgroup is None:
-            raise SystemFailure(f"container {container.id} has no cgroup")
-        cgroup.update(resources)
+        _cgroup_of(container).update(resources)
     return 0
 
 
@@ -323,6 +348,8 @@ def cmd_list(parsed: Parsed, log: _Log) -> int:
     if parsed.has("quiet"):
         sys.stdout.write("".join(f"{s.id}\n" for s in rows))
     elif (parsed.flag("format") or "table") == "json":
+        from dockyard.util import jsoncodec
+
         sys.stdout.write(jsoncodec.dumps([s.to_json() for s in rows]) + "\n")
     else:
         sys.stdout.write(f"{'ID':<12} {'PID':<10} {'STATUS':<10} {'BUNDLE':<20} {'CREATED':<30} OWNER\n")

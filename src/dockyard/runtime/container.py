@@ -2,48 +2,64 @@
 
 Layout (runc's, under ``--root``, default ``/run/dockyard-runtime``)::
 
-    <root>/<id>/state.json   the record, replaced atomically (tmpfs: no fsync needed)
-    <root>/<id>/exec.fifo    exists from ``create`` until ``start``: the helper blocks on it
-    <root>/<id>/lock         flock held by every command for the duration of its work
+    <root>/<id>/state.marshal  the record, replaced atomically (tmpfs: no fsync needed)
+    <root>/<id>/exec.fifo      exists from ``create`` until ``start``: the helper blocks on it
+    <root>/<id>/lock           flock held by every command for the duration of its work
 
 Status is derived, never trusted from the file, exactly as runc does it: the recorded init pid
 must be alive *and* have the start time (field 22 of ``/proc/<pid>/stat``) recorded at create,
 so a recycled pid is not mistaken for the container; a zombie counts as stopped. A live init
 with the fifo still present is ``created``; a frozen cgroup is ``paused``; else ``running``.
+
+**Start-up cost.** Every runtime command but ``create`` starts here, and a short command is
+mostly Python's start-up, so this module is written for it:
+
+- the record is a ``marshal`` dump (a plain dict of str, int, list and dict: the recorded
+  config.json included), which the interpreter reads with no import at all, where JSON needs
+  the ``_json`` extension and ``util.jsoncodec`` (~0.5 ms). The file is private to the runtime,
+  written and read by root only, by the same interpreter; ``state`` prints runc's JSON;
+- it uses ``posix``, the C core of ``os``, as the runtime already uses ``_signal`` and
+  ``_socket``: importing ``os`` costs ~1.5 ms (``_collections_abc``, ``posixpath``), a seventh
+  of a whole ``start``, and nothing here needs its Python layer. ``os`` is imported where it is
+  needed (``reserve``, which only ``create`` calls);
+- errors are imported where they are raised (``failures``, ``dockyard.errors``): the classes
+  cost another half millisecond, and a command that succeeds never needs them;
+- the State type, the atomic writer and the cgroup machinery are imported by the methods that
+  use them.
+
+A record written by an earlier version as ``state.json`` is still read.
 """
 
 from __future__ import annotations
 
-import os
-
-from dockyard.errors import Conflict, InvalidArgument, NotFound
-from dockyard.oci.state import State
-from dockyard.util import atomicfile, jsoncodec
+import fcntl
+import marshal
+import posix
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard.oci.state import State
     from dockyard.runtime.cgroups import Cgroup
 
-__all__ = ["DEFAULT_ROOT", "ContainerExists", "NoSuchRuntimeContainer", "RuntimeContainer", "validate_id"]
+__all__ = ["DEFAULT_ROOT", "RuntimeContainer", "process_start_time", "validate_id"]
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
-STATE_FILE = "state.json"
+STATE_FILE = "state.marshal"
+_LEGACY_STATE_FILE = "state.json"
 FIFO = "exec.fifo"
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
-class NoSuchRuntimeContainer(NotFound):
-    """No container with this id under the state root."""
-
-    def __init__(self, ident: str) -> None:
-        super().__init__(f'container "{ident}" does not exist')
+def _join(directory: str, name: str) -> str:
+    return directory + name if directory.endswith("/") else f"{directory}/{name}"
 
 
-class ContainerExists(Conflict):
-    """``create`` with an id that is taken."""
-
-    def __init__(self, ident: str) -> None:
-        super().__init__(f"container with id exists: {ident}")
+def _exists(path: str) -> bool:
+    try:
+        posix.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def validate_id(ident: str) -> None:
@@ -53,6 +69,8 @@ def validate_id(ident: str) -> None:
         InvalidArgument: the id is empty or has other characters.
     """
     if not ident or ident in (".", "..") or not _ID_CHARS.issuperset(ident):
+        from dockyard.errors import InvalidArgument
+
         raise InvalidArgument(f"invalid id format: {ident}")
 
 
@@ -70,13 +88,28 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+class _Held:
+    """A held flock: the fd, closed (and so unlocked) when the ``with`` block ends."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> _Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        posix.close(self.fd)
+
+
 class RuntimeContainer:
     """A container's persisted record and the operations on its state directory."""
 
     def __init__(self, root: str, ident: str, record: dict[str, object]) -> None:
         self.root = root
         self.id = ident
-        self.dir = os.path.join(root, ident)
+        self.dir = _join(root, ident)
         self.record = record
 
     # --- creation and loading -------------------------------------------------------------
@@ -88,11 +121,15 @@ class RuntimeContainer:
         Raises:
             InvalidArgument: bad id. ContainerExists: the directory exists.
         """
+        import os
+
         validate_id(ident)
         os.makedirs(root, 0o711, exist_ok=True)
         try:
-            os.mkdir(os.path.join(root, ident), 0o711)
+            posix.mkdir(_join(root, ident), 0o711)
         except FileExistsError:
+            from dockyard.runtime.failures import ContainerExists
+
             raise ContainerExists(ident) from None
         return cls(root, ident, {"id": ident})
 
@@ -101,40 +138,61 @@ class RuntimeContainer:
         """Read a container's record.
 
         Raises:
-            InvalidArgument: bad id. NoSuchRuntimeContainer: no such state directory or record.
+            InvalidArgument: bad id. NoSuchRuntimeContainer: no such state directory or record
+                (or one a crashed ``create`` left half written).
         """
         validate_id(ident)
+        directory = _join(root, ident)
         try:
-            with open(os.path.join(root, ident, STATE_FILE), "rb") as f:
-                data = jsoncodec.loads(f.read())
-        except (FileNotFoundError, NotADirectoryError):
-            raise NoSuchRuntimeContainer(ident) from None
-        except jsoncodec.JSONDecodeError:
-            raise NoSuchRuntimeContainer(ident) from None  # half-created by a crashed create
+            with open(_join(directory, STATE_FILE), "rb") as f:
+                data = marshal.loads(f.read())
+        except FileNotFoundError:
+            data = _load_legacy(directory)
+        except (NotADirectoryError, EOFError, ValueError, TypeError):
+            data = None
         if not isinstance(data, dict):
+            from dockyard.runtime.failures import NoSuchRuntimeContainer
+
             raise NoSuchRuntimeContainer(ident)
         return cls(root, ident, data)
 
     @staticmethod
     def list_ids(root: str) -> list[str]:
-        """Every id with a state directory under ``root``, sorted."""
+        """Every id with a record under ``root``, sorted."""
         try:
-            return sorted(n for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, STATE_FILE)))
+            names = posix.listdir(root)
         except FileNotFoundError:
             return []
+        records = (STATE_FILE, _LEGACY_STATE_FILE)
+        return sorted(n for n in names if any(_exists(_join(_join(root, n), f)) for f in records))
 
     def save(self) -> None:
-        """Replace ``state.json`` atomically (the root is a tmpfs, so no fsync)."""
-        atomicfile.write_atomic(
-            os.path.join(self.dir, STATE_FILE), jsoncodec.dumps(self.record), mode=0o600, durable=False
-        )
+        """Replace the record atomically (the root is a tmpfs, so no fsync)."""
+        from dockyard.util import atomicfile
+
+        path = _join(self.dir, STATE_FILE)
+        atomicfile.write_atomic(path, marshal.dumps(self.record), mode=0o600, durable=False)
+
+    def lock(self) -> _Held:
+        """Take the container's exclusive flock, held until the ``with`` block ends.
+
+        ``with container.lock():`` serialises the commands that change a container, as runc's
+        lock does; the kernel drops it if the process dies.
+        """
+        fd = posix.open(self.lock_path(), posix.O_RDONLY | posix.O_CREAT | posix.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            posix.close(fd)
+            raise
+        return _Held(fd)
 
     def lock_path(self) -> str:
-        return os.path.join(self.dir, "lock")
+        return _join(self.dir, "lock")
 
     @property
     def fifo_path(self) -> str:
-        return os.path.join(self.dir, FIFO)
+        return _join(self.dir, FIFO)
 
     # --- fields -----------------------------------------------------------------------------
 
@@ -174,19 +232,24 @@ class RuntimeContainer:
         """created, running, paused or stopped, derived as runc does."""
         if not self.is_alive():
             return "stopped"
-        if os.path.exists(self.fifo_path):
+        if _exists(self.fifo_path):
             return "created"
-        cgroup = self.cgroup()
-        if cgroup is not None:
-            try:
-                if cgroup.is_frozen():
-                    return "paused"
-            except OSError:
-                pass
-        return "running"
+        return "paused" if self.is_frozen() else "running"
+
+    def is_frozen(self) -> bool:
+        """Whether the recorded cgroup is frozen, read from its one file (no cgroup machinery)."""
+        data = self.record.get("cgroup")
+        paths = data.get("paths") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(paths, dict):
+            return False
+        from dockyard.runtime import cgroups_fs
+
+        return cgroups_fs.is_frozen(str(data.get("mode")), paths)
 
     def state(self, status: str | None = None) -> State:
         """The runc-shaped state; pid is 0 once stopped."""
+        from dockyard.oci.state import State
+
         status = status or self.status()
         annotations = self.record.get("annotations")
         return State(
@@ -204,15 +267,26 @@ class RuntimeContainer:
     def remove_dir(self) -> None:
         """Remove the state directory and everything in it."""
         try:
-            names = os.listdir(self.dir)
+            names = posix.listdir(self.dir)
         except FileNotFoundError:
             return
         for name in names:
             try:
-                os.unlink(os.path.join(self.dir, name))
+                posix.unlink(_join(self.dir, name))
             except FileNotFoundError:
                 pass
         try:
-            os.rmdir(self.dir)
+            posix.rmdir(self.dir)
         except FileNotFoundError:
             pass
+
+
+def _load_legacy(directory: str) -> object:
+    """The JSON record of an earlier version, or None."""
+    from dockyard.util import jsoncodec
+
+    try:
+        with open(_join(directory, _LEGACY_STATE_FILE), "rb") as f:
+            return jsoncodec.loads(f.read())
+    except (OSError, jsoncodec.JSONDecodeError):
+        return None

@@ -28,7 +28,7 @@ import fcntl
 import os
 
 from dockyard.oci.state import State
-from dockyard.runtime import exec_helper, hooks, mounts, process_setup, syscalls, tty
+from dockyard.runtime import exec_helper, mounts, process_setup, syscalls
 from dockyard.util import libc, securejoin
 
 TYPE_CHECKING = False
@@ -114,10 +114,18 @@ def _state(config: InitConfig, status: str, pid: int) -> State:
     )
 
 
+def _preload_hooks(spec: Spec) -> None:
+    """Import ``runtime.hooks`` now if init runs any: after ``pivot_root`` the host's files are
+    gone, and a later ``import`` of it only works because it finds the module in sys.modules."""
+    if spec.hooks is not None and (spec.hooks.create_container or spec.hooks.start_container):
+        from dockyard.runtime import hooks  # noqa: F401
+
+
 def _init(config: InitConfig) -> None:
     spec = config.spec
     process = spec.process
     assert process is not None
+    _preload_hooks(spec)
     process_setup.close_fds_except(config.kept_fds())
     if process.terminal:
         os.setsid()
@@ -130,6 +138,8 @@ def _init(config: InitConfig) -> None:
         config.channel.send("hooks")
         config.channel.expect("hooks-done")
     if spec.hooks is not None and spec.hooks.create_container:
+        from dockyard.runtime import hooks
+
         hooks.run_hooks("createContainer", spec.hooks.create_container, _state(config, "creating", host_pid))
     _finalize_rootfs(spec, root_fd)
     os.close(root_fd)
@@ -172,6 +182,8 @@ def _setup_terminal(config: InitConfig, root_fd: int) -> None:
     assert process is not None
     if config.console is None:
         raise mounts.MountError("cannot allocate tty if runc will detach without setting console socket")
+    from dockyard.runtime import tty  # before pivot_root: only a terminal needs it
+
     pty = tty.open_pty(root_fd)
     if process.console_size is not None:
         tty.set_size(pty.master, process.console_size.height, process.console_size.width)
@@ -255,6 +267,9 @@ def _exec(config: InitConfig, path: str, env: dict[str, str]) -> None:
     config.channel.send("ready", waiting=waits_itself)
     if waits_itself:
         _wait_fifo()
+    if waits_itself and start_hooks:
+        from dockyard.runtime import hooks  # preloaded (_preload_hooks): no file is read now
+
         hooks.run_hooks("startContainer", start_hooks, _state(config, "created", os.getpid()))
     if config.helper_fd is None:
         # No helper for this machine: exec from Python (see the module essay).

@@ -34,7 +34,7 @@ from dockyard.errors import Conflict, InvalidArgument
 from dockyard.oci import runtime_spec
 from dockyard.runtime import exec_helper, namespaces, process_setup, seccomp_filter, syscalls
 from dockyard.runtime.container import RuntimeContainer
-from dockyard.util import atomicfile, jsoncodec, libc, locks
+from dockyard.util import atomicfile, jsoncodec, libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def exec_command(root: str, parsed: Parsed) -> int:
         ChildFailed: the process could not be set up (the joiner's own message).
     """
     container = RuntimeContainer.load(root, parsed.args[0])
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         pid = _start(container, parsed)
     if parsed.flag("pid-file"):
         atomicfile.write_atomic(os.path.abspath(str(parsed.flag("pid-file"))), str(pid), durable=False)

@@ -2,16 +2,17 @@
 
 Kept apart from main_process.py so that ``start``, ``delete`` and ``kill`` import none of the
 create path (init, mounts, namespaces): each of them is a process start of its own, and Python's
-imports are most of its cost.
+imports are most of its cost. For the same reason the spec is parsed (``oci.runtime_spec``,
+``hooks``) only when the recorded config has hooks of the kind at hand, and ``delete`` of a
+stopped container first just removes its cgroup directories, which succeeds whenever no task is
+left in them; only a cgroup that refuses (tasks left behind, sub-cgroups, a frozen leftover) goes
+through ``Cgroup``'s thaw, kill and patient removal.
 """
 
 from __future__ import annotations
 
-import os
+import posix
 
-from dockyard.errors import Conflict, SystemFailure
-from dockyard.oci import runtime_spec
-from dockyard.runtime import hooks
 from dockyard.runtime.container import RuntimeContainer
 
 __all__ = ["delete_stopped", "run_poststart", "start"]
@@ -31,51 +32,73 @@ def start(container: RuntimeContainer) -> list[str]:
 
     status = container.status()
     if status != "created":
+        from dockyard.errors import Conflict
+
         if status == "stopped":
             raise Conflict("cannot start a container that has stopped")
         raise Conflict("cannot start an already running container")
-    fifo = os.open(container.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    pidfd = os.pidfd_open(container.pid)
+    fifo = posix.open(container.fifo_path, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
+    pidfd = posix.pidfd_open(container.pid)
     try:
         poller = select.poll()
         poller.register(fifo, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
         while True:
             ready = dict(poller.poll())
-            if ready.get(fifo, 0) & select.POLLIN and os.read(fifo, 1):
+            if ready.get(fifo, 0) & select.POLLIN and posix.read(fifo, 1):
                 break
             if pidfd in ready:
+                from dockyard.errors import SystemFailure
+
                 raise SystemFailure("cannot start container: container init exited")
     finally:
-        os.close(pidfd)
-        os.close(fifo)
-    os.unlink(container.fifo_path)
+        posix.close(pidfd)
+        posix.close(fifo)
+    posix.unlink(container.fifo_path)
     return run_poststart(container)
 
 
 def run_poststart(container: RuntimeContainer) -> list[str]:
+    """Run the poststart hooks, if any; returns their failures as warnings."""
+    return _run_hooks(container, "poststart", "running")
+
+
+def _run_hooks(container: RuntimeContainer, kind: str, status: str) -> list[str]:
+    recorded = container.spec_json().get("hooks")
+    if not isinstance(recorded, dict) or not recorded.get(kind):
+        return []  # the common case: no spec parsing, no hooks module
+    from dockyard.oci import runtime_spec
+    from dockyard.runtime import hooks
+
     spec = runtime_spec.load_spec(container.spec_json())
-    if spec.hooks is None or not spec.hooks.poststart:
-        return []
-    return hooks.run_hooks("poststart", spec.hooks.poststart, container.state("running"), fatal=False)
+    chosen = getattr(spec.hooks, kind, None) or []
+    return hooks.run_hooks(kind, chosen, container.state(status), fatal=False)
 
 
 def delete_stopped(container: RuntimeContainer) -> list[str]:
     """Run poststop hooks, destroy the cgroup, remove the state; returns hook warnings."""
-    warnings: list[str] = []
-    spec_json = container.spec_json()
-    if spec_json:
-        spec = runtime_spec.load_spec(spec_json)
-        if spec.hooks is not None and spec.hooks.poststop:
-            warnings = hooks.run_hooks(
-                "poststop", spec.hooks.poststop, container.state("stopped"), fatal=False
-            )
-    cgroup = container.cgroup()
-    if cgroup is not None:
-        if cgroup.is_frozen():
-            cgroup.thaw()
-        if cgroup.pids():
-            cgroup.kill_all(9)
-        cgroup.destroy()
+    warnings = _run_hooks(container, "poststop", "stopped")
+    data = container.record.get("cgroup")
+    paths = data.get("paths") if isinstance(data, dict) else None
+    if isinstance(paths, dict) and not _remove_empty(paths):
+        cgroup = container.cgroup()
+        if cgroup is not None:
+            if cgroup.is_frozen():
+                cgroup.thaw()
+            if cgroup.pids():
+                cgroup.kill_all(9)
+            cgroup.destroy()
     container.remove_dir()
     return warnings
+
+
+def _remove_empty(paths: dict[str, str]) -> bool:
+    """rmdir each directory; False at the first that refuses (the caller then does it properly)."""
+    for directory in dict.fromkeys(paths.values()):
+        try:
+            posix.rmdir(directory)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    return True

@@ -51,7 +51,7 @@ from dockyard.oci.state import rfc3339_nano
 from dockyard.runtime import exec_helper, namespaces, seccomp_filter
 from dockyard.runtime.container import RuntimeContainer, process_start_time
 from dockyard.runtime.init_process import InitConfig
-from dockyard.util import atomicfile, jsoncodec, libc, locks
+from dockyard.util import atomicfile, jsoncodec, libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def create(options: CreateOptions) -> RuntimeContainer:
     container = RuntimeContainer.reserve(options.root, options.container_id)
     creation = _Creation(container)
     try:
-        with locks.FileLock(container.lock_path()):
+        with container.lock():
             _create_locked(options, creation, spec, raw, rootfs, seccomp)
     except BaseException as exc:
         creation.undo(exc)

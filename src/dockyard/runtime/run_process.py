@@ -15,7 +15,7 @@ import os
 
 from dockyard.runtime import lifecycle, main_process
 from dockyard.runtime.main_process import CreateOptions
-from dockyard.util import libc, locks
+from dockyard.util import libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def run(options: CreateOptions, *, detach: bool, log: _Log) -> int:
     """
     if detach:
         container = main_process.create(options)
-        with locks.FileLock(container.lock_path()):
+        with container.lock():
             for warning in lifecycle.start(container):
                 log.write("warning", warning)
         return 0
@@ -50,7 +50,7 @@ def run(options: CreateOptions, *, detach: bool, log: _Log) -> int:
     finally:
         for sig, handler in previous.items():
             _signal.signal(sig, handler)
-    with locks.FileLock(container.lock_path()):
+    with container.lock():
         for warning in lifecycle.delete_stopped(container):
             log.write("warning", warning)
     return status

@@ -6,6 +6,7 @@ import pytest
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import cli, commands
+from dockyard.runtime.failures import UsageError
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_global_flags() -> None:
     ids=["empty", "unknown-command", "missing-id", "extra-arg", "unknown-flag", "missing-value"],
 )
 def test_usage_errors(argv: list[str]) -> None:
-    with pytest.raises(cli.UsageError):
+    with pytest.raises(UsageError):
         cli.parse(argv)
 
 

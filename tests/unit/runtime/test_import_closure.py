@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import dockyard
+from dockyard.runtime.container import RuntimeContainer
 
 FORBIDDEN = (
     "json", "dataclasses", "typing", "enum", "socket", "subprocess", "signal", "re", "argparse", "logging",
@@ -54,3 +58,32 @@ def test_the_runtime_imports_nothing_heavy(module: str) -> None:
     assert not names & set(FORBIDDEN), sorted(names & set(FORBIDDEN))
     rooms = {n for n in names if n.split(".")[:2] in (["dockyard", r] for r in DAEMON_ROOMS)}
     assert not rooms, sorted(rooms)
+
+
+# What a short command may load besides the interpreter's own start-up (cli.py's essay): no
+# `os` (posix instead), no error classes unless it fails, no JSON unless it prints some.
+SHORT_COMMAND_FORBIDDEN = {"os", "dockyard.errors", "_json", "dockyard.util.jsoncodec", "ctypes",
+                           "dockyard.oci"}  # fmt: skip
+
+
+def _command_imports(argv: list[str]) -> set[str]:
+    src = str(Path(dockyard.__file__).resolve().parents[1])
+    code = (
+        f"import sys; sys.path.insert(0, {src!r}); sys.argv = {['dockyard-runtime', *argv]!r}; "
+        "from dockyard.runtime.cli import main; main()"
+    )
+    argv = [sys.executable, "-I", "-S", "-X", "importtime", "-c", code]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def test_delete_of_a_stopped_container_loads_no_os_no_errors_no_json(tmp_path: Path) -> None:
+    container = RuntimeContainer.reserve(str(tmp_path), "c1")
+    container.record.update(pid=0, bundle="/b", config={"ociVersion": "1.2.0"})
+    container.save()
+    names = _command_imports(["--root", str(tmp_path), "delete", "c1"])
+    assert "dockyard.runtime.lifecycle" in names
+    assert not names & SHORT_COMMAND_FORBIDDEN, sorted(names & SHORT_COMMAND_FORBIDDEN)
+    assert not (tmp_path / "c1").exists()

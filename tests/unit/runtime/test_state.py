@@ -11,12 +11,8 @@ from dockyard.errors import InvalidArgument
 from dockyard.oci import runtime_spec as rs
 from dockyard.oci.state import State, rfc3339_nano
 from dockyard.runtime import namespaces
-from dockyard.runtime.container import (
-    ContainerExists,
-    NoSuchRuntimeContainer,
-    RuntimeContainer,
-    process_start_time,
-)
+from dockyard.runtime.container import RuntimeContainer, process_start_time
+from dockyard.runtime.failures import ContainerExists, NoSuchRuntimeContainer
 from tests.support.bundles import default_spec
 
 
@@ -116,3 +112,40 @@ def test_id_map_text() -> None:
         rs.IDMapping(container_id=1, host_id=100000, size=65535),
     ]
     assert namespaces.format_id_map(maps) == b"0 1000 1\n1 100000 65535\n"
+
+
+def test_the_record_is_marshal_and_a_legacy_json_record_still_loads(tmp_path: Path) -> None:
+    import marshal
+
+    from dockyard.util import jsoncodec
+
+    container = RuntimeContainer.reserve(str(tmp_path), "c1")
+    container.record.update(pid=0, bundle="/b", config={"ociVersion": "1.2.0", "hooks": {}})
+    container.save()
+    record = marshal.loads((tmp_path / "c1" / "state.marshal").read_bytes())
+    assert record["config"] == {"ociVersion": "1.2.0", "hooks": {}}
+    (tmp_path / "c2").mkdir()
+    (tmp_path / "c2" / "state.json").write_text(jsoncodec.dumps({"id": "c2", "pid": 0, "bundle": "/old"}))
+    assert RuntimeContainer.load(str(tmp_path), "c2").bundle == "/old"
+    assert RuntimeContainer.list_ids(str(tmp_path)) == ["c1", "c2"]
+
+
+def test_a_half_written_record_is_no_container(tmp_path: Path) -> None:
+    RuntimeContainer.reserve(str(tmp_path), "c1")
+    (tmp_path / "c1" / "state.marshal").write_bytes(b"\xfb\x00")
+    with pytest.raises(NoSuchRuntimeContainer):
+        RuntimeContainer.load(str(tmp_path), "c1")
+    assert RuntimeContainer.list_ids(str(tmp_path)) == ["c1"]  # listed; `list` skips what fails to load
+
+
+def test_the_lock_excludes_another_holder_until_released(tmp_path: Path) -> None:
+    import fcntl
+
+    container = RuntimeContainer.reserve(str(tmp_path), "c1")
+    other = os.open(container.lock_path(), os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        with container.lock(), pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released with the block
+    finally:
+        os.close(other)
