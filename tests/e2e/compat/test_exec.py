@@ -91,11 +91,6 @@ def test_exec_in_a_stopped_container_is_refused(compat: Compat) -> None:
     compat.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exec of a missing program (default runtime dockyard-runtime) ends with ExitCode null in "
-    "GET /exec/{id}/json, so docker-py's exec_run returns exit_code None; dockerd + runc say 126",
-)
 def test_exec_of_a_missing_program_fails_with_126(compat: Compat, running: Any) -> None:
     # dockerd 20.10 + runc: 126, 'OCI runtime exec failed: exec failed: unable to start container
     # process: exec: "/nosuch": stat /nosuch: no such file or directory: unknown'
