@@ -20,6 +20,7 @@ a-z, @, [, \\, ], ^, _.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from dockyard.engine.seams import AttachChannel
@@ -30,6 +31,8 @@ __all__ = ["DEFAULT_DETACH_KEYS", "AttachSession", "frame", "parse_detach_keys"]
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 _STREAMS = {"stdin": 0, "stdout": 1, "stderr": 2}
 _END_GATE_TIMEOUT = 10.0
+
+log = logging.getLogger(__name__)
 
 
 def parse_detach_keys(text: str | None) -> bytes:
@@ -157,11 +160,12 @@ class AttachSession:
             self._ended = True
             if self._end_gate is not None and not self._detached:
                 # An exec's stream ends only once its exit code is recorded: the client asks
-                # for it (GET /exec/{id}/json) as soon as the stream ends.
+                # for it (GET /exec/{id}/json) as soon as the stream ends. The exec service
+                # opens the gate however its watch ends; the timeout is only a safety net.
                 try:
                     await asyncio.wait_for(self._end_gate.wait(), _END_GATE_TIMEOUT)
                 except TimeoutError:
-                    pass
+                    log.warning("exec stream ended before its exit code was recorded")
         return data
 
     async def write(self, data: bytes) -> None:

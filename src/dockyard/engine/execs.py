@@ -8,6 +8,13 @@ and writes its exit record, exactly as for a container's init process. The engin
 the exec's), the user resolved in the container's root filesystem, the working directory, a
 terminal if asked, and the container's capabilities (all of them with ``Privileged``).
 
+**The end of an attached stream waits for the exit code.** The docker CLI inspects the exec
+(``GET /exec/{id}/json``) the moment its stream closes and exits with the code it finds. The
+monitor ends the stream after writing its exit record, but the engine learns the code from the
+monitor's ``wait`` answer, a moment later; so the session's end is gated on the code being
+stored (``AttachSession(end_gate=...)``), and a client never sees a stream end while the exec
+still reads as running. A detach ends the stream at once (the process runs on).
+
 dockerd's rules and words: an exec needs a running, unpaused container ("Container <id> is not
 running", "Container <id> is paused, unpause the container before exec"); an exec starts once
 ("Error: Exec command <id> is already running" / "has already run").
@@ -258,25 +265,37 @@ class ExecService:
         return session
 
     async def _watch(self, exec_id: str, container: Container, run: _Run) -> None:
+        """Wait for the exec's exit and store its code; only then may its stream end.
+
+        ``run.recorded`` is what an attached stream waits for before it ends (the client asks
+        for the exit code the moment it does), so it is set however this ends: the code stored,
+        the exec gone with its container, or the watch itself failing or cancelled.
+        """
         try:
-            record = await run.monitor.wait()
-            code = record.exit_code
-        except asyncio.CancelledError:
-            raise
-        except DockyardError as exc:
-            log.warning("exec monitor lost exec=%s: %s", exec_id[:12], exc)
-            code = 255
+            code = await self._exit_code(exec_id, run.monitor)
+            stored = self._store_exit(exec_id, code)
         finally:
             self._runs.pop(exec_id, None)
+            run.recorded.set()
+        if stored:
+            self._containers.publish_for(container, "exec_die", execID=exec_id, exitCode=str(code))
+            await asyncio.to_thread(_remove_directory, self._paths.monitor_dir(exec_id))
+
+    async def _exit_code(self, exec_id: str, monitor: MonitorHandle) -> int:
+        try:
+            return (await monitor.wait()).exit_code
+        except DockyardError as exc:
+            log.warning("exec monitor lost exec=%s: %s", exec_id[:12], exc)
+            return 255
+
+    def _store_exit(self, exec_id: str, code: int) -> bool:
+        """Record the exit code; False when the exec is gone (its container was removed)."""
         try:
             session = self._store.get_exec(exec_id)
         except NoSuchExec:
-            run.recorded.set()
-            return  # the container was removed meanwhile
+            return False
         self._store.put_exec(dataclasses.replace(session, running=False, exit_code=code))
-        run.recorded.set()
-        self._containers.publish_for(container, "exec_die", execID=exec_id, exitCode=str(code))
-        await asyncio.to_thread(_remove_directory, self._paths.monitor_dir(exec_id))
+        return True
 
     async def resize(self, exec_id: str, *, height: int, width: int) -> None:
         """Resize the exec's terminal.
@@ -307,11 +326,17 @@ class ExecService:
             run.watcher = asyncio.get_running_loop().create_task(self._watch(session.id, container, run))
 
     async def close(self) -> None:
-        """Stop watching execs (the processes keep running with their monitors)."""
-        watchers = [r.watcher for r in self._runs.values() if r.watcher is not None]
+        """Stop watching execs (the processes keep running with their monitors).
+
+        Attached streams are no longer held for an exit code this daemon will not store.
+        """
+        runs = list(self._runs.values())
+        watchers = [r.watcher for r in runs if r.watcher is not None]
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+        for run in runs:
+            run.recorded.set()  # a watcher cancelled before its first step never ran its finally
 
 
 def exec_process(

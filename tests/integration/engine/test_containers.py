@@ -84,20 +84,20 @@ async def test_exec_runs_in_the_container(engines: Engines) -> None:
     engine = await engines.open()
     cid = await create(engine, "sleep", "300")
     await engine.containers.start(cid)
-    exec_id = await engine.execs.create(
-        cid, ExecConfig(cmd=("sh", "-c", "hostname; exit 4"), attach_stdout=True, attach_stderr=True)
-    )
-    session = await engine.execs.start(exec_id, detach=False)
-    assert session is not None
-    data = b""
-    while chunk := await asyncio.wait_for(session.read(), 30):
-        data += chunk
-    assert data == b"\x01\x00\x00\x00\x00\x00\x00\x0d" + cid[:12].encode() + b"\n"
-    for _ in range(100):
-        if engine.execs.inspect(exec_id).exit_code is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert engine.execs.inspect(exec_id).exit_code == 4
+    for code in range(4, 12):
+        exec_id = await engine.execs.create(
+            cid,
+            ExecConfig(cmd=("sh", "-c", f"hostname; exit {code}"), attach_stdout=True, attach_stderr=True),
+        )
+        session = await engine.execs.start(exec_id, detach=False)
+        assert session is not None
+        data = b""
+        while chunk := await asyncio.wait_for(session.read(), 30):
+            data += chunk
+        assert data == b"\x01\x00\x00\x00\x00\x00\x00\x0d" + cid[:12].encode() + b"\n"
+        # As the docker CLI does: inspect the moment the stream ends, and find the exit code.
+        record = engine.execs.inspect(exec_id)
+        assert (record.running, record.exit_code) == (False, code)
 
 
 async def test_network_modes(engines1: Engines) -> None:

@@ -162,3 +162,64 @@ async def test_the_process_starts_with_its_console_size(
     process = json.loads(Path(h.monitors.last(exec_id).config.process_path).read_text())
     assert process.get("terminal", False) is tty
     assert process.get("consoleSize") == expected
+
+
+def _answer_wait_late(h: Harness) -> asyncio.Event:
+    """Hold every exec monitor's ``wait`` answer until the returned event is set."""
+    release = asyncio.Event()
+    original = h.monitors.spawn
+
+    async def spawn(config: object) -> object:
+        monitor = await original(config)  # type: ignore[arg-type]
+        answer = monitor.wait
+
+        async def wait() -> object:
+            record = await answer()
+            await release.wait()
+            return record
+
+        monitor.wait = wait  # type: ignore[method-assign]
+        return monitor
+
+    h.monitors.spawn = spawn  # type: ignore[method-assign]
+    return release
+
+
+async def test_the_stream_ends_only_once_the_exit_code_is_stored_however_late(h: Harness) -> None:
+    # The monitor ends the stream as it writes its exit record; the engine hears of the exit
+    # later. The CLI inspects the exec as soon as the stream ends: it must find the code.
+    cid = await h.run()
+    release = _answer_wait_late(h)
+    exec_id = await h.execs.create(cid, ExecConfig(cmd=("false",), attach_stdout=True))
+    session = await h.execs.start(exec_id, detach=False)
+    assert session is not None
+    h.process(exec_id).exit(1)
+    end = asyncio.ensure_future(session.read())
+    await asyncio.sleep(0.05)
+    assert not end.done()
+    assert h.execs.inspect(exec_id).running
+    release.set()
+    assert await asyncio.wait_for(end, 5) == b""
+    assert (h.execs.inspect(exec_id).running, h.execs.inspect(exec_id).exit_code) == (False, 1)
+
+
+async def test_the_stream_ends_when_the_exec_is_gone_or_no_longer_watched(h: Harness) -> None:
+    cid = await h.run()
+    release = _answer_wait_late(h)
+    sessions = []
+    for _ in range(2):
+        exec_id = await h.execs.create(cid, ExecConfig(cmd=("sleep", "9"), attach_stdout=True))
+        session = await h.execs.start(exec_id, detach=False)
+        assert session is not None
+        h.process(exec_id).exit(0)
+        sessions.append((exec_id, session))
+    h.store.drop_execs([sessions[0][0]])  # its container went away meanwhile
+    release.set()
+    assert await asyncio.wait_for(sessions[0][1].read(), 5) == b""
+    assert await asyncio.wait_for(sessions[1][1].read(), 5) == b""
+    exec_id = await h.execs.create(cid, ExecConfig(cmd=("sleep", "9"), attach_stdout=True))
+    session = await h.execs.start(exec_id, detach=False)
+    assert session is not None
+    await h.execs.close()  # daemon shutdown: the watch is cancelled, the process runs on
+    h.process(exec_id).exit(0)
+    assert await asyncio.wait_for(session.read(), 5) == b""
