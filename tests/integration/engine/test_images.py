@@ -43,7 +43,7 @@ async def test_pull_list_inspect_tag_and_remove(engines1: Engines, registry: Run
     assert engine.images.history(details.id)[0].id == details.id
     engine.images.tag(f"{name}:latest", repo="mine", tag="v1")
     assert engine.images.inspect("mine:v1").id == details.id
-    assert engine.images.remove("mine:v1") == [("Untagged", "mine:v1")]
+    assert await engine.images.remove_image("mine:v1") == [("Untagged", "mine:v1")]
     actions = [e.action for e in engine.events.replay(since=0, until=None) if e.type == "image"]
     assert actions == ["pull", "tag", "untag"]
     untag = next(e for e in engine.events.replay(since=0, until=None) if e.action == "untag")
@@ -74,9 +74,9 @@ async def test_an_image_a_container_uses_cannot_be_removed(
     engine = await engines1.open()
     cid = await create(engine, "true", host=HostConfig())
     with pytest.raises(ImageInUse, match=cid[:12]):
-        engine.images.remove("alpine:latest")
+        await engine.images.remove_image("alpine:latest")
     await engine.containers.remove(cid)
-    records = engine.images.remove("alpine:latest")
+    records = await engine.images.remove_image("alpine:latest")
     assert records[0] == ("Untagged", "alpine:latest")
     assert any(kind == "Deleted" for kind, _ in records)
 
@@ -91,7 +91,7 @@ async def test_push_through_the_facade_then_pull_it_back(
     assert pushed[0] == f"The push refers to repository [{name}]"
     assert pushed[-1].startswith("v1: digest: sha256:")
     image_id = engine.images.inspect(f"{name}:v1").id
-    engine.images.remove(f"{name}:v1")
+    await engine.images.remove_image(f"{name}:v1")
     assert f"Status: Downloaded newer image for {name}:v1" in await _pull(engine, name, "v1")
     assert engine.images.inspect(f"{name}:v1").id == image_id
     push = next(e for e in engine.events.replay(since=0, until=None) if e.action == "push")
