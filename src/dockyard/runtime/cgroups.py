@@ -20,6 +20,10 @@ never re-reads mountinfo: ``runc kill`` and ``runc delete`` must work on the sam
 
 Paths and files are injectable (``root``, ``mountinfo``, ``self_cgroup``) so the unit tests run
 against a fake cgroupfs in a temporary directory.
+
+The version modules are imported by the methods that need them: a process that only enters,
+inspects or removes a cgroup (init, ``kill --all``, ``delete``) loads this module and
+``cgroups_fs`` alone.
 """
 
 from __future__ import annotations
@@ -28,15 +32,13 @@ import errno
 import os
 import time
 
-from dockyard.errors import InvalidArgument
-from dockyard.runtime import cgroups_devices, cgroups_v1, cgroups_v2
 from dockyard.runtime import cgroups_fs as fs
-from dockyard.runtime.cgroups_fs import CgroupError
-from dockyard.runtime.cgroups_layout import HYBRID, LEGACY, UNIFIED, Layout, container_paths
+from dockyard.runtime.cgroups_fs import HYBRID, LEGACY, UNIFIED, CgroupError
 
 TYPE_CHECKING = False  # mypy treats this name as true; importing typing would cost the runtime
 if TYPE_CHECKING:
     from dockyard.oci.runtime_spec import LinuxResources
+    from dockyard.runtime.cgroups_devices import Rule
 
 __all__ = ["HYBRID", "LEGACY", "UNIFIED", "Cgroup", "CgroupError"]
 
@@ -78,6 +80,8 @@ class Cgroup:
         Raises:
             CgroupError: no cgroup filesystem is mounted under ``root``.
         """
+        from dockyard.runtime.cgroups_layout import Layout, container_paths
+
         layout = Layout.detect(root, mountinfo=mountinfo, self_cgroup=self_cgroup)
         mounts = {"unified": layout.unified.mount_point} if layout.unified is not None else {}
         return cls(layout.mode, container_paths(layout, container_id, cgroups_path), mounts)
@@ -131,6 +135,8 @@ class Cgroup:
         Raises:
             CgroupError: a directory cannot be created.
         """
+        from dockyard.runtime import cgroups_v1, cgroups_v2
+
         cgroups_v1.make_dirs(self._paths)
         unified = self._paths.get("unified")
         if unified is not None:
@@ -155,9 +161,9 @@ class Cgroup:
         """``os.fork()`` with the child born in the cgroup2 directory, when the kernel can.
 
         Returns (pid, whether the child was cloned into the cgroup2 directory); pass the
-        second to the child's :meth:`enter`. Without a cgroup2 directory, or on kernels before
-        5.7 (no ``CLONE_INTO_CGROUP``), this is a plain fork and :meth:`enter` writes
-        ``cgroup.procs`` instead.
+        second to the child's :meth:`enter`. Without a cgroup2 directory this is a plain fork;
+        where clone3 is refused (kernels before 5.7, a seccomp filter that says ENOSYS, as
+        Docker's does) it falls back to one, and :meth:`enter` writes ``cgroup.procs`` instead.
 
         Raises:
             CgroupError: the cgroup2 directory cannot be opened.
@@ -211,6 +217,8 @@ class Cgroup:
             CgroupError: the kernel refused a value; the message names the file and value.
             InvalidArgument: a value the spec does not allow (bad device type, swap < memory).
         """
+        from dockyard.runtime import cgroups_devices
+
         if resources is not None:
             self._set_limits(resources)
         rules = cgroups_devices.rules_from_spec(resources.devices if resources is not None else [])
@@ -223,11 +231,16 @@ class Cgroup:
             CgroupError: the kernel refused a value.
             InvalidArgument: a value the spec does not allow.
         """
+        from dockyard.runtime import cgroups_devices
+
         self._set_limits(resources)
         if resources.devices:
             self._set_devices(cgroups_devices.rules_from_spec(resources.devices))
 
     def _set_limits(self, resources: LinuxResources) -> None:
+        from dockyard.errors import InvalidArgument
+        from dockyard.runtime import cgroups_v1, cgroups_v2
+
         if self._mode == UNIFIED:
             cpu = resources.cpu
             if cpu is not None and (cpu.realtime_period or cpu.realtime_runtime):
@@ -245,7 +258,9 @@ class Cgroup:
             cgroups_v2.enable_controllers(unified, self._mounts["unified"], ["hugetlb"])
             cgroups_v2.set_hugetlb(unified, resources)
 
-    def _set_devices(self, rules: list[cgroups_devices.Rule]) -> None:
+    def _set_devices(self, rules: list[Rule]) -> None:
+        from dockyard.runtime import cgroups_devices
+
         if self._mode == UNIFIED:
             from dockyard.runtime import cgroups_bpf
 
@@ -264,6 +279,8 @@ class Cgroup:
         Raises:
             CgroupError: no freezer is available, or the tasks did not freeze.
         """
+        from dockyard.runtime import cgroups_v1, cgroups_v2
+
         if self._mode == UNIFIED:
             cgroups_v2.freeze(self._paths["unified"])
         elif "freezer" in self._paths:
@@ -277,6 +294,8 @@ class Cgroup:
         Raises:
             CgroupError: no freezer is available, or the write failed.
         """
+        from dockyard.runtime import cgroups_v1, cgroups_v2
+
         if self._mode == UNIFIED:
             cgroups_v2.thaw(self._paths["unified"])
         elif "freezer" in self._paths:
@@ -317,6 +336,8 @@ class Cgroup:
         Raises:
             CgroupError: freezing or thawing failed.
         """
+        from dockyard.runtime import cgroups_v2
+
         if self._mode == UNIFIED and sig == 9 and cgroups_v2.kill(self._paths["unified"]):
             return
         can_freeze = self._mode == UNIFIED or "freezer" in self._paths
@@ -334,6 +355,8 @@ class Cgroup:
 
     def oom_kill_count(self) -> int:
         """How many processes the OOM killer has killed in this cgroup (0 if unknown)."""
+        from dockyard.runtime import cgroups_v1, cgroups_v2
+
         if self._mode == UNIFIED:
             return cgroups_v2.oom_kill_count(self._paths["unified"])
         if "memory" in self._paths:
@@ -346,6 +369,8 @@ class Cgroup:
         Raises:
             CgroupError: a statistics file exists but cannot be read.
         """
+        from dockyard.runtime import cgroups_v1, cgroups_v2
+
         if self._mode == UNIFIED:
             return cgroups_v2.stats(self._paths["unified"])
         return cgroups_v1.stats(self._paths)

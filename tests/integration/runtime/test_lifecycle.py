@@ -145,3 +145,53 @@ def test_pid_file_holds_the_init_pid(lab: Lab) -> None:
     pid_file = lab.dir / f"{ident}.pid"
     lab.cmd("create", "--bundle", str(bundle), "--pid-file", str(pid_file), ident).ok()
     assert int(pid_file.read_text()) == lab.pid(ident)
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat[stat.rfind(b")") + 2 :].split()[1])
+
+
+def test_run_is_the_parent_of_init(lab: Lab) -> None:
+    ident, proc = lab.spawn_run(["sleep", "60"])
+    try:
+        lab.wait_running(ident)
+        assert _parent_of(lab.pid(ident)) == proc.pid
+    finally:
+        lab.cmd("kill", ident, "KILL")
+        proc.communicate(timeout=10)
+
+
+# A caller that is a child subreaper, as a monitor is, runs `create`, says its pid and stays until
+# its stdin closes: init must end up its child, as it does under runc.
+_SUBREAPER = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+subprocess.run(sys.argv[1:], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+print(os.getpid(), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_init_becomes_the_child_of_the_callers_subreaper(lab: Lab) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.conformance import runtime_argv
+
+    ident, bundle = lab.bundle(["sleep", "60"])
+    options = ["--root", str(lab.root), "--log", str(lab.log), "--log-format", "json"]
+    argv = [*runtime_argv(lab.runtime), *options, "create", "--bundle", str(bundle), ident]
+    caller = subprocess.Popen(
+        [sys.executable, "-c", _SUBREAPER, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert caller.stdout is not None
+        line = caller.stdout.readline()  # create has returned
+        if not line:
+            lab.cmd("state", ident)  # crun on a hybrid host: xfail with its reason
+        assert int(line) == caller.pid
+        assert _parent_of(lab.pid(ident)) == caller.pid
+    finally:
+        lab.cmd("delete", "--force", ident)
+        caller.communicate("", timeout=10)
