@@ -160,17 +160,20 @@ class AttachServer:
         return self.sock.fileno() if self.sock is not None else -1
 
     def accept(self) -> None:
-        """Take every pending connection."""
-        while self.sock is not None:
-            try:
-                fd, _ = self.sock._accept()  # type: ignore[attr-defined]  # _socket's own accept
-            except BlockingIOError:
-                return
-            except OSError:  # ECONNABORTED and friends: that client is gone already
-                continue
-            conn = Connection(_socket.socket(fileno=fd))
-            conn.sock.setblocking(False)
-            self.connections[conn.fd] = conn
+        """Take one pending connection; ``poll`` reports the listener again while more wait.
+
+        One per call, not a loop until EAGAIN: the exception that ends such a loop is the
+        costliest thing an idle monitor would do (see monitor.zygote on shared pages).
+        """
+        if self.sock is None:
+            return
+        try:
+            fd, _ = self.sock._accept()  # type: ignore[attr-defined]  # _socket's own accept
+        except OSError:  # EAGAIN (another wakeup took it), ECONNABORTED: nothing to take
+            return
+        conn = Connection(_socket.socket(fileno=fd))
+        conn.sock.setblocking(False)
+        self.connections[conn.fd] = conn
 
     def broadcast(self, stream: int, data: bytes, *, raw: bool) -> list[Connection]:
         """Send output of ``stream`` (protocol.STDOUT/STDERR) to every client attached to it:

@@ -82,22 +82,30 @@ class LogWriter:
     FLUSH_AT = 1 << 16
     """Buffered bytes that trigger a write without waiting for ``flush``."""
 
-    def __init__(self, path: str, *, max_size: int = -1, max_file: int = 1, fd: int = -1) -> None:
+    def __init__(
+        self, path: str, *, max_size: int = -1, max_file: int = 1, fd: int = -1, size: int = -1
+    ) -> None:
         self.path = path
         self._max_size = max_size
         self._max_file = max_file
         # O_APPEND: each write lands whole at the end even if a reader copies the file meanwhile;
         # a restarted container appends to its old log, as with dockerd. Mode 0640 as moby's.
-        # ``fd``: the file, opened so already (by a monitor worker).
+        # ``fd``: the file, opened so already (by a monitor worker), and ``size`` its size then.
         if fd < 0:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._fd = fd
-        self._size = os.fstat(self._fd).st_size  # the file's size once the buffer is written
+        # The file's size once the buffer is written.
+        self._size = size if size >= 0 else os.fstat(fd).st_size
         self._buffer: list[bytes] = []
 
     def fileno(self) -> int:
         """The open log file's fd."""
         return self._fd
+
+    @property
+    def size(self) -> int:
+        """The file's size once the gathered entries are written."""
+        return self._size
 
     def write(self, text: bytes, stream: str, ns: int) -> None:
         """Add one entry (see ``encode_entry``), rotating first if the file is full."""

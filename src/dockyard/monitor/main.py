@@ -38,15 +38,43 @@ from dockyard.monitor import protocol, worker
 from dockyard.monitor.supervisor import Supervisor
 from dockyard.util import libc
 
-__all__ = ["detach", "main", "run_detached"]
+__all__ = ["become_subreaper", "detach", "main", "run_detached", "settle"]
 
 PR_SET_CHILD_SUBREAPER = 36  # include/uapi/linux/prctl.h
 
 USAGE = "usage: dockyard-monitor --dir MONITOR_DIR [--sync-fd FD] [--foreground]\n"
 
 
-def detach(keep_fd: int) -> None:
-    """Become a daemon (see the module essay). Returns in the grandchild only.
+def become_subreaper(on: bool = True) -> None:
+    """prctl(PR_SET_CHILD_SUBREAPER, on). The zygote's warm-up calls it with False (which
+    changes nothing) so that a monitor's call finds ctypes' call path already warm.
+
+    Raises:
+        OSError: prctl failed.
+    """
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
+
+
+def settle() -> None:
+    """Step 4 of the module essay: cwd ``/`` (so we pin no mount), umask 022, stdio on
+    /dev/null. The zygote does it once for all its monitors (``detach(prepared=True)``).
+
+    Raises:
+        OSError: /dev/null cannot be opened.
+    """
+    os.chdir("/")
+    os.umask(0o022)
+    null = os.open("/dev/null", os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    if null > 2:
+        os.close(null)
+
+
+def detach(keep_fd: int, *, prepared: bool = False) -> None:
+    """Become a daemon (see the module essay). Returns in the grandchild only. ``prepared``:
+    the cwd is already ``/``, the umask 022 and stdio /dev/null (the zygote settles itself
+    so, once, and its monitors skip those calls).
 
     Raises:
         OSError: fork, setsid or prctl failed.
@@ -59,14 +87,9 @@ def detach(keep_fd: int) -> None:
         os.setsid()
     if os.fork():
         os._exit(0)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1)
-    os.chdir("/")
-    os.umask(0o022)
-    null = os.open("/dev/null", os.O_RDWR)
-    for target in (0, 1, 2):
-        os.dup2(null, target)
-    if null > 2:
-        os.close(null)
+    become_subreaper()
+    if not prepared:
+        settle()
     if keep_fd >= 3:
         os.closerange(3, keep_fd)
         os.closerange(keep_fd + 1, 1 << 20)
@@ -82,14 +105,15 @@ def _report_error(sync_fd: int, exc: BaseException) -> None:
             pass
 
 
-def run_detached(monitor_dir: str, sync_fd: int, *, foreground: bool = False) -> int:
+def run_detached(monitor_dir: str, sync_fd: int, *, foreground: bool = False, prepared: bool = False) -> int:
     """Detach (unless ``foreground``) and supervise the process ``monitor_dir/config.json``
     describes. Returns the monitor's exit status (the detached grandchild's; the parents
     ``_exit(0)`` inside ``detach``). Everything, a bad config included, is reported on
     ``sync_fd``: the config is read by the monitor's first worker, after detaching.
+    ``prepared``: see ``detach``.
     """
     if not foreground:
-        detach(sync_fd)
+        detach(sync_fd, prepared=prepared)
     try:
         return Supervisor(monitor_dir, sync_fd).run()
     except Exception as exc:  # the process boundary: record, tell the spawner if it still listens

@@ -193,16 +193,6 @@ class MonitorConfig:
             raise errors.InvalidArgument(f"monitor config: {exc}") from None
 
     @classmethod
-    def trusted(cls, data: dict[str, object]) -> MonitorConfig:
-        """Rebuild a config that ``from_json`` already checked (a worker's answer), without
-        checking it again: the long-lived monitor must not run the checks (monitor.worker)."""
-        config = cls.__new__(cls)
-        for name in cls.__slots__:
-            value = data[name]
-            setattr(config, name, tuple(value) if isinstance(value, list) else value)
-        return config
-
-    @classmethod
     def load(cls, path: str) -> MonitorConfig:
         """Read and check ``config.json``.
 

@@ -85,15 +85,20 @@ class Stdio:
     @classmethod
     def adopt(cls, *, terminal: bool, fds: dict[str, int]) -> Stdio:
         """Our ends of a process's stdio, opened elsewhere (by a monitor worker): ``fds`` maps
-        "stdout", "stderr", "stdin" or (with a terminal) "master" to fds."""
-        stdio = cls(terminal=False, stdin=False, console_path="", adopting=True)
-        stdio.terminal = terminal
-        if "master" in fds:
-            stdio.master = stdio.stdin_fd = fds["master"]
-            stdio.outputs = {stdio.master: "stdout"}
-        else:
-            stdio.outputs = {fds[name]: name for name in ("stdout", "stderr") if name in fds}
-            stdio.stdin_fd = fds.get("stdin", -1)
+        "stdout", "stderr", "stdin" or (with a terminal) "master" to fds. Plain stores only:
+        the long-lived monitor calls this (see ``monitor.zygote`` on what objects cost)."""
+        stdio = cls(terminal=terminal, stdin=False, console_path="", adopting=True)
+        outputs = stdio.outputs
+        master = fds.get("master", -1)
+        if master >= 0:
+            stdio.master = stdio.stdin_fd = master
+            outputs[master] = "stdout"
+            return stdio
+        for name in ("stdout", "stderr"):
+            fd = fds.get(name, -1)
+            if fd >= 0:
+                outputs[fd] = name
+        stdio.stdin_fd = fds.get("stdin", -1)
         return stdio
 
     def _open_pipes(self, stdin: bool) -> None:
@@ -172,6 +177,15 @@ class Stdio:
             return None
         except OSError:
             return b""
+
+    @staticmethod
+    def drain(fd: int) -> None:
+        """Empty a self-pipe that ``poll`` reported readable: one read, no EAGAIN loop (a
+        signal byte left over makes ``poll`` report it again)."""
+        try:
+            os.read(fd, 4096)
+        except OSError:
+            pass
 
     def take_early(self) -> bytes:
         """Read and return what is already in the output pipes (the runtime's own words)."""

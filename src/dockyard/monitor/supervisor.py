@@ -6,7 +6,15 @@ stdin fd when bytes wait for it, and a self-pipe that ``signal.set_wakeup_fd`` w
 SIGCHLD. The one-off heavy steps (setup and ``runtime create``, ``start``, ``exec``) run in
 short-lived forked workers (``monitor.worker``, which says why), synchronously: they take
 milliseconds, and the process cannot produce output until ``start`` anyway. The supervisor
-adopts the fds a worker opened.
+adopts the fds a worker opened, and keeps of the config only the few fields its loop reads
+(``worker.kept``); workers load the config themselves.
+
+**Memory.** This object lives as long as the container, in a process forked from the zygote,
+and every object its code touches costs that process a page (``monitor.zygote``). So the
+code that runs before the loop goes idle is plain: loads, stores and loops rather than
+comprehensions, zips or keyword-heavy calls; one ``accept`` per wakeup and one read of the
+self-pipe, so no EAGAIN exception is raised; and the zygote's warm-up drives this very code,
+request handling and reaping included, to its exit record.
 
 **Reaping.** The monitor is a child subreaper (prctl(2) PR_SET_CHILD_SUBREAPER), so when
 ``runtime create`` (or ``exec --detach``) exits, the process it left behind becomes our child.
@@ -42,9 +50,13 @@ import time
 from dockyard import errors
 from dockyard.monitor import attach, logfile, oom, protocol, worker
 from dockyard.monitor.settings import MonitorConfig
-from dockyard.monitor.stdio import Stdio
+from dockyard.monitor.stdio import STDIN_LIMIT, Stdio
 from dockyard.oci.runtime_cli import OciRuntime
 from dockyard.util import atomicfile, jsoncodec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any  # the answers are JSON: the worker checked their types
 
 __all__ = ["CLOSE_GRACE", "DRAIN_GRACE", "Supervisor"]
 
@@ -78,7 +90,14 @@ class Supervisor:
     def __init__(self, monitor_dir: str, sync_fd: int = -1) -> None:
         self.monitor_dir = monitor_dir
         self.sync_fd = sync_fd
-        self.config: MonitorConfig = None  # type: ignore[assignment]  # set by _adopt, before any use
+        # What the loop needs of the config (worker.kept), set by _adopt before any use; workers
+        # load the whole config themselves.
+        self.task_id = ""
+        self.container_id = ""
+        self.mode = "init"
+        self.terminal = False
+        self.keep_stdin = False
+        self.stdin_once = False
         self.status = "created"  # created -> running -> exited
         self.pid = 0
         self.started_ns = 0
@@ -117,33 +136,48 @@ class Supervisor:
         self._shutdown()
         return 0 if self.failed is None else 1
 
-    def _adopt(self, answer: dict[str, object], fds: list[int]) -> None:
-        """Take over what a worker opened: fds by role, plus the pid and OOM baseline."""
-        roles = answer.get("fds")
-        assert isinstance(roles, list)
-        by_role = dict(zip((str(role) for role in roles), fds, strict=True))
-        if "config" in answer:
-            config = answer["config"]
-            assert isinstance(config, dict)
-            self.config = MonitorConfig.trusted(config)
-        if "listener" in by_role:
-            self.server = attach.AttachServer(self.config.path(protocol.SOCKET), listener=by_role["listener"])
-        if {"stdout", "master"} & by_role.keys():
-            self.stdio = Stdio.adopt(terminal=self.config.terminal, fds=by_role)
-        if "log" in by_role and self.config.log_path is not None:
+    def _adopt(self, answer: dict[str, Any], fds: list[int]) -> None:
+        """Take over what a worker opened (fds by role) and what it says (``worker.kept``
+        fields, the pid, the OOM baseline). Plain loads and stores only: every object this
+        touches costs a page of the zygote's memory (see ``monitor.zygote``)."""
+        roles = answer["fds"]
+        by_role: dict[str, int] = {}
+        for index, role in enumerate(roles):
+            by_role[role] = fds[index]
+        if "task_id" in answer:
+            self._keep(answer)
+        listener = by_role.get("listener", -1)
+        if listener >= 0:
+            self.server = attach.AttachServer(answer["socket"], listener=listener)
+        if "stdout" in by_role or "master" in by_role:
+            self.stdio = Stdio.adopt(terminal=self.terminal, fds=by_role)
+        log = by_role.get("log", -1)
+        if log >= 0:
             self.log = logfile.LogWriter(
-                self.config.log_path,
-                max_size=self.config.log_max_size,
-                max_file=self.config.log_max_file,
-                fd=by_role["log"],
+                answer["log_path"],
+                max_size=answer["log_max_size"],
+                max_file=answer["log_max_file"],
+                fd=log,
+                size=answer["log_size"],
             )
-        pid, cgroup, oom_before = answer.get("pid"), answer.get("memory_cgroup"), answer.get("oom_before")
-        if isinstance(pid, int):
+        pid = answer.get("pid")
+        if pid is not None:
             self.pid = pid
-        if isinstance(cgroup, str):
+        cgroup = answer.get("memory_cgroup")
+        if cgroup is not None:
             self.memory_cgroup = cgroup
-        if isinstance(oom_before, int):
+        oom_before = answer.get("oom_before")
+        if oom_before is not None:
             self.oom_before = oom_before
+
+    def _keep(self, fields: dict[str, Any]) -> None:
+        """The config fields the loop uses (``worker.kept``), already checked by the worker."""
+        self.task_id = fields["task_id"]
+        self.container_id = fields["container_id"]
+        self.mode = fields["mode"]
+        self.terminal = fields["terminal"]
+        self.keep_stdin = fields["stdin"]
+        self.stdin_once = fields["stdin_once"]
 
     def _install_signals(self) -> None:
         for sig in (_signal.SIGPIPE, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGINT):
@@ -190,17 +224,17 @@ class Supervisor:
             NotFound, RuntimeFailed: the runtime's error.
         """
         if self.status == "running":
-            raise errors.NotModified(f"{self.config.task_id} is already started")
+            raise errors.NotModified(f"{self.task_id} is already started")
         if self.status == "exited" or self.failed is not None:
-            raise errors.Conflict(f"{self.config.task_id} has exited")
-        config = self.config
-        if config.mode == "init":
+            raise errors.Conflict(f"{self.task_id} has exited")
+        monitor_dir = self.monitor_dir
+        if self.mode == "init":
             assert self.stdio is not None
             self.stdio.take_early()  # whatever is there came from the runtime, not the process
-            worker.run(lambda: worker.start_init(config), self.monitor_dir)
+            worker.run(lambda: worker.start_init(monitor_dir), monitor_dir)
         else:
             try:
-                self._adopt(*worker.run(lambda: worker.exec_process(config), self.monitor_dir))
+                self._adopt(*worker.run(lambda: worker.exec_process(monitor_dir), monitor_dir))
             except errors.DockyardError as exc:
                 self._give_up(exc)
                 raise
@@ -239,7 +273,7 @@ class Supervisor:
                 wanted[fd] = _IN
             if stdio.stdin_buffer and stdio.stdin_fd >= 0:
                 wanted[stdio.stdin_fd] = wanted.get(stdio.stdin_fd, 0) | _OUT
-        full = stdio is not None and stdio.stdin_full
+        full = stdio is not None and len(stdio.stdin_buffer) >= STDIN_LIMIT
         for fd, conn in self.server.connections.items():
             events = 0 if conn.closing or (conn.attached and full) else _IN
             wanted[fd] = events | (_OUT if conn.outbuf else 0)
@@ -247,13 +281,16 @@ class Supervisor:
 
     def _sync_poller(self) -> None:
         wanted = self._wanted()
-        if wanted == self.registered:
+        registered = self.registered
+        if wanted == registered:
             return
-        for fd in self.registered.keys() - wanted.keys():
-            self.poller.unregister(fd)
+        poller = self.poller
+        for fd in registered:
+            if fd not in wanted:
+                poller.unregister(fd)
         for fd, events in wanted.items():
-            if self.registered.get(fd) != events:
-                self.poller.register(fd, events)  # register() also modifies
+            if registered.get(fd) != events:
+                poller.register(fd, events)  # register() also modifies
         self.registered = wanted
 
     def _timeout_ms(self) -> int:
@@ -275,8 +312,7 @@ class Supervisor:
         assert self.server is not None
         stdio = self.stdio
         if fd == self.wakeup_r:
-            while Stdio.read(fd):
-                pass
+            Stdio.drain(fd)
             self._reap()
         elif fd == self.server.fd:
             self.server.accept()
@@ -293,8 +329,11 @@ class Supervisor:
         assert self.server is not None
         if self.drain_deadline and (not self._outputs_open() or time.monotonic() >= self.drain_deadline):
             self._finish()
-        for conn in [c for c in self.server.connections.values() if c.closing and not c.outbuf]:
-            self.server.drop(conn)
+        connections = self.server.connections
+        if connections:
+            for conn in list(connections.values()):  # loops, not comprehensions (monitor.zygote)
+                if conn.closing and not conn.outbuf:
+                    self.server.drop(conn)
         if self.failed is not None or self.status == "exited":
             return not self.server.connections or time.monotonic() >= self.close_deadline
         return False
@@ -369,9 +408,9 @@ class Supervisor:
 
     def note(self, message: str) -> None:
         """Append one line to ``monitor.log`` (the monitor's stderr is /dev/null)."""
-        line = f"{protocol.format_time(time.time_ns())} {self.config.task_id[:12]} {message}\n"
+        line = f"{protocol.format_time(time.time_ns())} {self.task_id[:12]} {message}\n"
         try:
-            fd = os.open(self.config.path(protocol.MONITOR_LOG), _APPEND, 0o600)
+            fd = os.open(os.path.join(self.monitor_dir, protocol.MONITOR_LOG), _APPEND, 0o600)
             try:
                 os.write(fd, line.encode())
             finally:
@@ -410,7 +449,7 @@ class Supervisor:
 
     def _stdin_session_ended(self, conn: attach.Connection) -> None:
         conn.stdin = False
-        if self.config.stdin_once and self.stdio is not None:
+        if self.stdin_once and self.stdio is not None:
             self.stdio.close_stdin()
 
     def _answer(self, conn: attach.Connection, line: bytes) -> None:
@@ -458,9 +497,9 @@ class Supervisor:
         streams = [request.get(name, False) for name in ("stdin", "stdout", "stderr")]
         if not all(isinstance(flag, bool) for flag in streams):
             raise errors.InvalidArgument("attach: stdin, stdout and stderr must be true or false")
-        conn.send(protocol.reply(tty=self.config.terminal))
+        conn.send(protocol.reply(tty=self.terminal))
         conn.attached = True
-        conn.stdin = bool(streams[0]) and self.config.stdin
+        conn.stdin = bool(streams[0]) and self.keep_stdin
         conn.stdout, conn.stderr = bool(streams[1]), bool(streams[2])
         if self.status == "exited":
             conn.closing = True  # nothing more will come
@@ -487,15 +526,19 @@ class Supervisor:
             pid=self.pid,
         )
         record = jsoncodec.dumps(self.record.to_json()) + "\n"
-        atomicfile.write_atomic(self.config.path(protocol.EXIT_RECORD), record, mode=0o600, durable=False)
-        if self.config.mode == "init":
-            try:
-                worker.runtime_for(self.config).run(
-                    OciRuntime.delete_args(self.config.container_id, force=True)
-                )
-            except errors.DockyardError as exc:
-                self.note(f"runtime delete failed: {exc}")
+        path = os.path.join(self.monitor_dir, protocol.EXIT_RECORD)
+        atomicfile.write_atomic(path, record, mode=0o600, durable=False)
+        if self.mode == "init":
+            self._delete()
         self.status = "exited"
         self.drain_deadline = 0.0
         self.close_deadline = time.monotonic() + CLOSE_GRACE
         self._end_sessions(protocol.reply(exit=self.record.to_json()))
+
+    def _delete(self) -> None:
+        """``runtime delete --force``; a failure is noted, never raised (the process is gone)."""
+        try:
+            config = MonitorConfig.load(os.path.join(self.monitor_dir, protocol.CONFIG))
+            worker.runtime_for(config).run(OciRuntime.delete_args(self.container_id, force=True))
+        except (errors.DockyardError, OSError) as exc:
+            self.note(f"runtime delete failed: {exc}")

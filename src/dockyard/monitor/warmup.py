@@ -10,19 +10,26 @@ Measured here: loading a config in a fresh fork dirtied ~500 KiB, after a warm-u
 
 ``warm_up`` drives the same functions a monitor calls (config parsing, protocol messages, log
 encoding and rotation, stdio pipes, socket connections and the attach fan-out, runtime argv
-building and error parsing, OOM lookups, the supervisor's poll bookkeeping) a dozen times
-each, against a private scratch directory, /dev/null and pipes: nothing outside the zygote is
-touched, and no runtime or container is involved. It is not a test; it only has to run.
+building and error parsing, OOM lookups, the subreaper ``prctl`` and the signal set-up, then
+restored) a dozen times each, against a private scratch directory, /dev/null and pipes. The
+supervisor it builds adopts a worker-style answer, serves every kind of request (``start``
+succeeds: the runtime is ``/bin/true``), reaps its "process" (a child that exited at once)
+and runs its real loop to the exit record and the runtime's ``delete``: code that runs only
+in a monitor would otherwise specialise, and fill the type cache, in each monitor's own pages.
+Nothing outside the zygote is touched, and no runtime or container is involved. It is not a
+test; it only has to run. It reaps children with ``waitpid(-1)``, as a monitor does, so it
+runs before the zygote has any other child.
 """
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # no stub; `signal` imports enum
 import _socket
 import os
 import time
 
 from dockyard import errors
-from dockyard.monitor import logfile, oom, protocol, unixsock, worker
+from dockyard.monitor import logfile, main, oom, protocol, unixsock, worker
 from dockyard.monitor.settings import MonitorConfig
 from dockyard.monitor.stdio import Stdio
 from dockyard.monitor.supervisor import Supervisor
@@ -43,7 +50,7 @@ def _config(scratch: str) -> MonitorConfig:
         container_id="0123456789abcdef",
         mode="init",
         monitor_dir=scratch,
-        runtime="/bin/false",  # a start request fails at once, as it should here
+        runtime="/bin/true",  # a start request succeeds at once, as in a monitor
         runtime_root=scratch,
         bundle=scratch,
         stdin=True,
@@ -118,19 +125,23 @@ def _supervise(config: MonitorConfig, scratch: str) -> None:
     roles = [*made.outputs.values(), "stdin", "listener", "log"]
     fds = [*made.outputs, made.stdin_fd, listener.detach(), log.fileno()]
     supervisor = Supervisor(config.monitor_dir)
-    supervisor._adopt({"config": config.to_json(), "fds": roles, "pid": 1, "oom_before": 0}, fds)
+    fields = worker.kept(config)
+    fields.update(fds=roles, pid=_exited_child(), memory_cgroup=None, oom_before=0, log_path=log.path,
+                  log_max_size=-1, log_max_file=1, log_size=log.size)  # fmt: skip
+    supervisor._adopt(protocol.unwrap(protocol.decode(protocol.reply(**fields))), fds)
     supervisor.wakeup_r, wakeup_w = os.pipe()  # not the real signal set-up: this is the zygote
     path = config.path(protocol.SOCKET)
     clients = [
-        _client(path, {"op": "start"}),  # fails: the config's runtime is /bin/false
+        _client(path, {"op": "start"}),  # the config's runtime is /bin/true: it succeeds
         _client(path, {"op": "state"}),
         _client(path, {"op": "resize", "height": 24, "width": 80}),
         _client(path, {"op": "wait"}),
         _client(path, {"op": "attach", "stdin": True, "stdout": True, "stderr": True}),
         _client(path, {"op": "nonsense"}),
     ]
+    for _ in clients:  # one connection accepted per turn, as in a monitor
+        _turn(supervisor)
     _turn(supervisor)
-    supervisor.status = "running"
     clients[-2].send(protocol.frame_header(protocol.UP_STDIN, 3) + b"in\n")
     clients[-2].send(protocol.frame_header(protocol.UP_RESIZE, 4) + b"\0\x18\0\x50")
     clients[-2].send(protocol.frame_header(protocol.UP_CLOSE_STDIN, 0))
@@ -147,14 +158,23 @@ def _supervise(config: MonitorConfig, scratch: str) -> None:
         client.close()
     _turn(supervisor)
     made.release_child_ends()
-    _turn(supervisor)
-    assert supervisor.server is not None
-    supervisor.server.close()
-    assert supervisor.stdio is not None
-    supervisor.stdio.close()
-    log.close()
+    # The end, through the real loop: the process has exited (a signal byte says so), its
+    # output reaches EOF, the exit record is written, the runtime (/bin/true) deletes, done.
+    os.write(wakeup_w, b"\x11")
+    supervisor._loop()
+    supervisor._shutdown()
     for fd in (supervisor.wakeup_r, wakeup_w):
         os.close(fd)
+
+
+def _exited_child() -> int:
+    """The pid of a child that has exited but is not reaped yet: the warm-up's "process",
+    which the supervisor's loop reaps."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    return pid
 
 
 def _worker(scratch: str) -> None:
@@ -164,10 +184,28 @@ def _worker(scratch: str) -> None:
         os.close(fd)
 
 
+def _signals() -> None:
+    """The supervisor's signal set-up, then this process's dispositions and wakeup fd back
+    as they were (skipped if a disposition was set outside Python and cannot be restored)."""
+    signals = (_signal.SIGPIPE, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGINT, _signal.SIGCHLD)
+    saved = [(sig, _signal.getsignal(sig)) for sig in signals]
+    if any(handler is None for _, handler in saved):
+        return
+    previous = _signal.set_wakeup_fd(-1)
+    supervisor = Supervisor("/")
+    supervisor._install_signals()
+    for sig, handler in saved:
+        _signal.signal(sig, handler)
+    os.close(_signal.set_wakeup_fd(previous))
+    os.close(supervisor.wakeup_r)
+
+
 def warm_up(scratch: str, rounds: int = ROUNDS) -> None:
     """Exercise the monitor's code ``rounds`` times using the empty directory ``scratch``
     (left empty afterwards). Errors are not expected and not swallowed."""
     for _ in range(rounds):
+        main.become_subreaper(False)
+        _signals()
         config = _config(scratch)
         _messages()
         _log(scratch)

@@ -12,7 +12,10 @@ So loading and checking the config, binding the attach socket, opening stdio and
 ``runtime create`` (with the console socket dance), finding the memory cgroup, ``runtime
 start`` and ``runtime exec`` each run in a worker: ``run(job)`` forks, the child runs ``job``
 and sends back a small JSON answer plus the fds it opened (SCM_RIGHTS over a SOCK_SEQPACKET
-socketpair), and exits; its dirty pages go with it. The monitor adopts the fds.
+socketpair), and exits; its dirty pages go with it. The monitor adopts the fds. The setup
+answer carries, flat, only the config fields the monitor's loop reads (``kept``); each later
+worker loads ``config.json`` again itself (a fraction of a millisecond), so the monitor never
+builds or checks a ``MonitorConfig``. Building one cost it ~70 KiB of private memory.
 
 The process a worker starts through the runtime still becomes the monitor's child: a worker is
 not a subreaper, so when the runtime exits, its orphan is reparented to the nearest subreaper
@@ -151,7 +154,8 @@ def setup(monitor_dir: str, sync_fd: int, monitor_pid: int) -> Answer:
     os.close(dirfd)
     atomicfile.write_atomic(config.path(protocol.MONITOR_PID), f"{monitor_pid}\n", durable=False)
     _report(sync_fd, event="alive", pid=monitor_pid)
-    fields: dict[str, object] = {"config": config.to_json(), "fds": ["listener"]}
+    fields = kept(config)
+    fields["fds"] = ["listener"]
     fds: list[int] = []
     if config.mode == "init":
         try:
@@ -167,6 +171,24 @@ def setup(monitor_dir: str, sync_fd: int, monitor_pid: int) -> Answer:
         _report(sync_fd, event="ready")
     # detach(): the fd must outlive the socket object, which is collected when this returns.
     return fields, [listener.detach(), *fds]
+
+
+def kept(config: MonitorConfig) -> dict[str, object]:
+    """The part of ``config`` the long-lived monitor keeps, as the setup worker's answer
+    carries it (flat, so the monitor decodes little and runs none of the config's checks)."""
+    return {
+        "task_id": config.task_id,
+        "container_id": config.container_id,
+        "mode": config.mode,
+        "terminal": config.terminal,
+        "stdin": config.stdin,
+        "stdin_once": config.stdin_once,
+        "socket": config.path(protocol.SOCKET),
+    }
+
+
+def _load(monitor_dir: str) -> MonitorConfig:
+    return MonitorConfig.load(os.path.join(monitor_dir, protocol.CONFIG))
 
 
 def _abandon(config: MonitorConfig, listener: _socket.socket) -> None:
@@ -221,19 +243,22 @@ def create_init(config: MonitorConfig) -> Answer:
         )
         roles.append("log")
         fds.append(writer.fileno())
+        fields.update(log_path=config.log_path, log_max_size=config.log_max_size,
+                      log_max_file=config.log_max_file, log_size=writer.size)  # fmt: skip
     fields["fds"] = roles
     return fields, fds
 
 
-def exec_process(config: MonitorConfig) -> Answer:
+def exec_process(monitor_dir: str) -> Answer:
     """``runtime exec --detach``; the pid and the stdio fds."""
-    stdio, pid = _start_process(config)
+    stdio, pid = _start_process(_load(monitor_dir))
     roles, fds = _stdio_fds(stdio)
     return {"pid": pid, "fds": roles}, fds
 
 
-def start_init(config: MonitorConfig) -> Answer:
+def start_init(monitor_dir: str) -> Answer:
     """``runtime start``."""
+    config = _load(monitor_dir)
     runtime_for(config).run(["start", config.container_id])
     return {}, []
 

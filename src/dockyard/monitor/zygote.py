@@ -20,6 +20,24 @@ permanent generation, so a collection in a monitor never writes to the shared pa
 garbage collector's own bookkeeping would otherwise copy them all; see the ``gc.freeze``
 documentation, which recommends exactly this for pre-fork servers). The zygote allocates
 nothing between requests.
+
+**What a monitor still writes**, measured page by page (bench/README.md has the breakdown):
+in CPython 3.11 every object a process uses gets its reference count written, even when the
+count ends where it started, so a monitor owns a copy of each page holding anything it ran
+or read (code objects, which also count their own runs, functions, constants, builtins,
+interned strings, the interpreter's statics and type cache), plus the pages its allocations
+land on and the bookkeeping of each ``fork``. Hence, before the first fork, once:
+
+- ``warmup.warm_up`` runs the monitor's code, so that what CPython does only once (bytecode
+  specialisation, caches, lazily built objects) is done in shared pages;
+- ``ballast.fill`` fills the allocators' holes, so a monitor's allocations land side by side
+  in fresh memory instead of in free blocks scattered through shared pages;
+- ``_settle`` puts the process in the state a monitor wants (cwd, umask, stdio), so no
+  monitor spends pages getting there, and opts into kernel same-page merging (KSM): where
+  the host runs ksmd, the pages monitors wrote back to what they were, or identically to
+  each other, are merged again (about half of what is left, bench/README.md);
+- the spawner starts the zygote with glibc's per-size free-chunk caches off
+  (``spawner.MALLOC_TUNABLES``), which keeps its heap in fewer, larger holes.
 """
 
 from __future__ import annotations
@@ -30,9 +48,12 @@ import gc
 import os
 import sys
 
-from dockyard.monitor import main, warmup
+from dockyard.monitor import ballast, main, warmup
+from dockyard.util import libc
 
 __all__ = ["serve"]
+
+PR_SET_MEMORY_MERGE = 67  # include/uapi/linux/prctl.h (Linux 6.4)
 
 
 def _receive(sock: _socket.socket) -> tuple[bytes, int] | None:
@@ -59,9 +80,8 @@ def _child(sock: _socket.socket, monitor_dir: str, sync_fd: int) -> None:
     status = 1
     try:
         sock.close()
-        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
         gc.enable()
-        status = main.run_detached(monitor_dir, sync_fd)
+        status = main.run_detached(monitor_dir, sync_fd, prepared=True)
     finally:
         os._exit(status)
 
@@ -81,13 +101,28 @@ def _warm_up() -> None:
         pass
 
 
+def _settle() -> None:
+    """Put this process in the state every monitor wants (cwd ``/``, umask 022, stdio on
+    /dev/null), once, so that no monitor has to (``main.run_detached(prepared=True)``); and
+    let the kernel merge identical pages of the zygote and its monitors if the host runs KSM
+    (prctl(2) PR_SET_MEMORY_MERGE, Linux 6.4; the setting is inherited by forks). Without
+    ksmd running, or on an older kernel, merging does nothing."""
+    main.settle()
+    try:
+        libc.prctl(PR_SET_MEMORY_MERGE, 1)
+    except OSError:
+        pass
+
+
 def serve(fd: int) -> None:
     """Serve fork requests on socket ``fd`` until its peer closes it."""
     sock = _socket.socket(fileno=fd)
     sock.setblocking(True)
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # the daemon's Ctrl-C: wait for EOF instead
+    _settle()
     _warm_up()
     gc.collect()
+    ballast.fill()
     while True:
         request = _receive(sock)
         if request is None:
