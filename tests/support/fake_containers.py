@@ -96,6 +96,7 @@ class FakeSession:
         self._detach = detach_keys
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.closed = False
+        self.detached = False
 
     def deliver(self, stream: str, data: bytes) -> None:
         if self._want.get(stream):
@@ -109,6 +110,7 @@ class FakeSession:
 
     async def write(self, data: bytes) -> None:
         if self._detach and self._detach in data:
+            self.detached = True
             self.process.sessions.discard(self)
             self.end()
             return

@@ -28,6 +28,7 @@ import tarfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from dockyard.engine import (
     ComponentVersion,
@@ -79,6 +80,23 @@ def fake_image_id(name: str) -> str:
 # --- execs ----------------------------------------------------------------------------------
 
 
+class _FakeExecSession(FakeSession):
+    """An exec's stream ends only once its exit code is recorded, as the engine's does.
+
+    (The docker CLI inspects the exec the moment the stream closes.) A detach ends it at once.
+    """
+
+    def __init__(self, process: FakeProcess, recorded: asyncio.Event, **kwargs: Any) -> None:
+        super().__init__(process, **kwargs)
+        self._recorded = recorded
+
+    async def read(self) -> bytes:
+        chunk = await super().read()
+        if not chunk and not self.detached:
+            await self._recorded.wait()
+        return chunk
+
+
 class FakeExecs:
     """Exec instances over the fake process model."""
 
@@ -86,6 +104,7 @@ class FakeExecs:
         self._engine = engine
         self.sessions: dict[str, ExecSession] = {}
         self.processes: dict[str, FakeProcess] = {}
+        self._recorded: dict[str, asyncio.Event] = {}
 
     async def create(self, container_ref: str, config: ExecConfig) -> str:
         container = self._engine.containers.get(container_ref)
@@ -120,11 +139,13 @@ class FakeExecs:
                 EXIT_RECORD_DELAY, self._record, exec_id, f.result()
             )
         )
+        self._recorded[exec_id] = asyncio.Event()
         session = None
         if not detach:
             config = record.config
-            session = FakeSession(
+            session = _FakeExecSession(
                 process,
+                self._recorded[exec_id],
                 stdin=config.attach_stdin,
                 stdout=config.attach_stdout,
                 stderr=config.attach_stderr,
@@ -136,6 +157,7 @@ class FakeExecs:
 
     def _record(self, exec_id: str, code: int) -> None:
         self.sessions[exec_id] = replace(self.sessions[exec_id], running=False, exit_code=code)
+        self._recorded[exec_id].set()
 
     def inspect(self, exec_id: str) -> ExecSession:
         try:
