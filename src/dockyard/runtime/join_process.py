@@ -32,7 +32,7 @@ import os
 
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.oci import runtime_spec
-from dockyard.runtime import exec_helper, namespaces, process_setup, seccomp_filter, syscalls
+from dockyard.runtime import exec_helper, namespaces, process_setup, syscalls
 from dockyard.runtime.container import RuntimeContainer
 from dockyard.util import atomicfile, jsoncodec, libc
 
@@ -147,7 +147,10 @@ def _start(container: RuntimeContainer, parsed: Parsed) -> int:
     assert spec.process is not None
     process = build_process(parsed, spec.process)
     joiner = _Joiner(process, spec, container.cgroup())
-    joiner.seccomp = seccomp_filter.for_spec(container.root, spec, container.spec_json())
+    if spec.linux is not None and spec.linux.seccomp is not None:
+        from dockyard.runtime import seccomp_filter  # before the fork: the joiner installs it
+
+        joiner.seccomp = seccomp_filter.for_spec(container.root, spec, container.spec_json())
     joiner.ns_fds = _open_namespaces(container)
     try:
         return _fork_joiner(joiner, parsed)

@@ -48,7 +48,7 @@ import os
 from dockyard.errors import InvalidArgument, SystemFailure
 from dockyard.oci import runtime_spec
 from dockyard.oci.state import rfc3339_nano
-from dockyard.runtime import exec_helper, namespaces, seccomp_filter
+from dockyard.runtime import exec_helper, namespaces
 from dockyard.runtime.container import RuntimeContainer, process_start_time
 from dockyard.runtime.init_process import InitConfig
 from dockyard.util import atomicfile, jsoncodec, libc
@@ -110,6 +110,15 @@ def load_bundle(bundle: str) -> tuple[runtime_spec.Spec, dict[str, object], str]
     return spec, raw, rootfs
 
 
+def _seccomp(root: str, spec: runtime_spec.Spec, raw: dict[str, object]) -> Filter | None:
+    """The spec's seccomp filter, or None; ``seccomp_filter`` is imported only for a profile."""
+    if spec.linux is None or spec.linux.seccomp is None:
+        return None
+    from dockyard.runtime import seccomp_filter
+
+    return seccomp_filter.for_spec(root, spec, raw)
+
+
 class _Creation:
     """What a create made so far, so a failure can undo it (init, cgroup, state directory)."""
 
@@ -145,7 +154,7 @@ def create(options: CreateOptions) -> RuntimeContainer:
             set-up failed (the message is the child's own).
     """
     spec, raw, rootfs = load_bundle(options.bundle)
-    seccomp = seccomp_filter.for_spec(options.root, spec, raw)  # validated now, not in init
+    seccomp = _seccomp(options.root, spec, raw)  # validated now, not in init
     container = RuntimeContainer.reserve(options.root, options.container_id)
     creation = _Creation(container)
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.runtime import process_setup, seccomp_filter
+from dockyard.runtime import process_setup
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,8 +44,10 @@ class Syscalls:
         process_setup.set_no_new_privs()
 
     def install_seccomp(self, program: bytes, flags: list[str]) -> None:
-        # seccomp_filter is imported with this module: nothing is read from disk here, where
-        # the filesystem is the container's.
+        # Found in sys.modules, not read from disk (the filesystem is the container's by now): the
+        # parent imported seccomp_filter to get the program, before it forked us.
+        from dockyard.runtime import seccomp_filter
+
         seccomp_filter.install(program, flags)
 
     def set_identity(self, process: Process) -> None:

@@ -87,3 +87,13 @@ def test_delete_of_a_stopped_container_loads_no_os_no_errors_no_json(tmp_path: P
     assert "dockyard.runtime.lifecycle" in names
     assert not names & SHORT_COMMAND_FORBIDDEN, sorted(names & SHORT_COMMAND_FORBIDDEN)
     assert not (tmp_path / "c1").exists()
+
+
+@pytest.mark.parametrize("module", ["dockyard.runtime.main_process", "dockyard.runtime.join_process"])
+def test_what_only_some_specs_need_is_imported_when_they_need_it(module: str) -> None:
+    # seccomp (the filter cache, the compiler and its tables), hooks and terminals load with a
+    # spec that has them; the exec path and the create path of every other spec go without.
+    names = _imported(module)
+    optional = ("seccomp", "seccomp_filter", "seccomp_syscalls", "seccomp_asm", "hooks", "tty")
+    lazy = {f"dockyard.runtime.{name}" for name in optional}
+    assert not names & lazy, sorted(names & lazy)
