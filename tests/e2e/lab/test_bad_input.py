@@ -244,16 +244,18 @@ class _Refusals:
 
     cases: list[object]
 
+    @pytest.fixture(autouse=True)
+    def _docker_logs_in_on_401(self, request: pytest.FixtureRequest, lab: LabSession, case: str) -> None:
+        if case == "401" and lab.cli.is_docker:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=UNAUTHORIZED))
+
     def test_a_refused_pull_says_why(
         self,
         bad: LabSession,
         refusals: dict[str, tuple[str, str]],
         answers: dict[tuple[str, str], Result],
         case: str,
-        request: pytest.FixtureRequest,
     ) -> None:
-        if case == "401" and bad.cli.is_docker:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=UNAUTHORIZED))
         ref, message = refusals[case]
         result = _pull_once(bad, answers, ref)
         assert result.rc == 1
@@ -265,11 +267,8 @@ class _Refusals:
         refusals: dict[str, tuple[str, str]],
         answers: dict[tuple[str, str], Result],
         case: str,
-        request: pytest.FixtureRequest,
     ) -> None:
         """dockerd refuses before it says "Pulling from": an HTTP error, which docker frames."""
-        if case == "401" and bad.cli.is_docker:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=UNAUTHORIZED))
         ref, message = refusals[case]
         result = _pull_once(bad, answers, ref)
         default_tag = "" if case == "404 tag" else "Using default tag: latest\n"
