@@ -207,6 +207,14 @@ class Cgroup:
             elif not cloned_into_unified:
                 fs.write(directory, "cgroup.procs", "0")
 
+    def preload(self) -> None:
+        """Import what :meth:`set_resources` needs now, for a caller with time to spare.
+
+        ``create`` calls it while init makes its rootfs, so the imports are off the critical
+        path that runs from "rootfs made" to "limits set".
+        """
+        from dockyard.runtime import cgroups_devices, cgroups_v1, cgroups_v2  # noqa: F401
+
     def set_resources(self, resources: LinuxResources | None) -> None:
         """Write the limits and the device rules (the spec's, then runc's allowed devices).
 

@@ -19,6 +19,7 @@ the fact (container.py's essay has the rest).
 
 from __future__ import annotations
 
+import gc
 import posix
 import sys
 
@@ -240,10 +241,14 @@ def main(argv: list[str] | None = None) -> int:
 
     Called as the program (no ``argv``), it ends the process itself once stdout and stderr are
     flushed: the interpreter's orderly teardown costs a few milliseconds per container start and
-    the runtime registers nothing that needs it.
+    the runtime registers nothing that needs it. The program also runs without the cyclic
+    garbage collector: its passes while the create path is imported (a dozen, over the ~7,500
+    objects the imports make) cost ~1 ms, and the runtime makes no garbage cycles worth
+    collecting before it exits, or while ``run`` waits.
     """
     if argv is not None:
         return _main(argv)
+    gc.disable()
     status = _main(sys.argv[1:])
     try:
         sys.stdout.flush()

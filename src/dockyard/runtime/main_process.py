@@ -345,6 +345,7 @@ def _talk_to_children(
         finally:
             os.waitpid(intermediate, 0)
     if creation.cgroup is not None:
+        creation.cgroup.preload()  # while init makes its rootfs, on the other core
         channel.expect("mounted")
         linux = spec.linux
         creation.cgroup.set_resources(linux.resources if linux is not None else None)
