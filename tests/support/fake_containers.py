@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dockyard.engine import (
     Container,
@@ -81,6 +81,9 @@ def _frame(stream: int, data: bytes) -> bytes:
 
 
 # --- processes and sessions -----------------------------------------------------------------
+
+
+_Sized = TypeVar("_Sized", ContainerListing, ContainerDetails)
 
 
 class FakeSession:
@@ -285,7 +288,6 @@ class FakeContainers:
         *,
         all: bool = False,
         limit: int = -1,
-        size: bool = False,
         filters: dict[str, builtins.list[str]] | None = None,
     ) -> builtins.list[ContainerListing]:
         filters = filters or {}
@@ -308,13 +310,15 @@ class FakeContainers:
                 image=c.config.image,
                 command=" ".join((c.path, *c.args)).strip(),
                 network_settings=_network(c),
-                size_rw=0 if size else None,
-                size_root_fs=1234 if size else None,
             )
             for c in rows
         ]
 
-    def inspect(self, ref: str, *, size: bool = False) -> ContainerDetails:
+    async def with_sizes(self, views: builtins.list[_Sized]) -> builtins.list[_Sized]:
+        """As the engine's: the views with SizeRw and SizeRootFs filled in (fixed fake sizes)."""
+        return [replace(view, size_rw=0, size_root_fs=1234) for view in views]
+
+    def inspect(self, ref: str) -> ContainerDetails:
         container = self.get(ref)
         base = f"/var/lib/dockyard/containers/{container.id}"
         return ContainerDetails(
@@ -326,8 +330,6 @@ class FakeContainers:
             mounts=(),
             network_settings=_network(container),
             graph_driver={"Name": "overlay2", "Data": {"MergedDir": f"{base}/merged"}},
-            size_rw=0 if size else None,
-            size_root_fs=1234 if size else None,
         )
 
     async def start(self, ref: str) -> None:

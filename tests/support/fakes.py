@@ -297,7 +297,7 @@ class FakeImages:
             image, repo_tags=tuple(sorted({*image.repo_tags, f"{repo}:{tag or 'latest'}"}))
         )
 
-    def remove(
+    async def remove_image(
         self, name: str, *, force: bool = False, noprune: bool = False
     ) -> builtins.list[tuple[str, str]]:
         image = self.find(name)
@@ -336,7 +336,7 @@ class FakeImages:
             self.add(name)
             yield Progress(status=f"Loaded image: {name}")
 
-    def prune(
+    async def prune_images(
         self, *, filters: dict[str, builtins.list[str]] | None = None
     ) -> tuple[builtins.list[tuple[str, str]], int]:
         return [], 0

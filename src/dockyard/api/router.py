@@ -53,6 +53,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/images/{name*}/json", images.inspect),
     Route("GET", "/images/{name*}/history", images.history),
     Route("POST", "/images/{name*}/tag", images.tag),
+    Route("POST", "/images/{name*}/push", images.push),
     Route("GET", "/images/{name*}/get", images.save_one),
     Route("DELETE", "/images/{name*}", images.remove),
     # --- not here: swarm and plugins, answered the way a standalone dockerd answers ------

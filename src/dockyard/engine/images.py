@@ -364,21 +364,6 @@ class ImageFacade:
         self._record_events(records, image_id)
         return records
 
-    def remove(
-        self, name: str, *, force: bool = False, noprune: bool = False
-    ) -> builtins.list[tuple[str, str]]:
-        """``remove_image`` on the caller's thread: blocks an event loop for the whole deletion.
-
-        TODO(#3): goes once the API awaits ``remove_image``.
-
-        Raises:
-            NoSuchImage: nothing is called ``name``. ImageInUse: Docker's conflict messages.
-        """
-        image_id = self._service.get(name).id
-        records = self._delete(name, force, noprune)
-        self._record_events(records, image_id)
-        return records
-
     def _delete(self, name: str, force: bool, noprune: bool) -> builtins.list[tuple[str, str]]:
         # May run in a worker thread: ``used_by`` reads the container store's immutable records
         # (one list copy), and the state database is shared with threads by design.
@@ -429,19 +414,6 @@ class ImageFacade:
         dangling_only, filters = _prune_filters(filters)
         done = await asyncio.to_thread(self._prune, dangling_only, filters)
         return self._pruned(*done)
-
-    def prune(
-        self, *, filters: dict[str, builtins.list[str]] | None = None
-    ) -> tuple[builtins.list[tuple[str, str]], int]:
-        """``prune_images`` on the caller's thread: blocks an event loop for every deletion.
-
-        TODO(#3): goes once the API awaits ``prune_images``.
-
-        Raises:
-            InvalidArgument: an unknown filter or a bad ``dangling`` value.
-        """
-        dangling_only, filters = _prune_filters(filters)
-        return self._pruned(*self._prune(dangling_only, filters))
 
     def _prune(
         self, dangling_only: bool, filters: dict[str, builtins.list[str]]

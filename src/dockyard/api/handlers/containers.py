@@ -83,17 +83,18 @@ async def list_containers(request: Request, engine: Engine) -> Response:
         if value:
             filters.setdefault(legacy, []).append(value)
     listings = engine.containers.list(
-        all=request.query.flag("all"),
-        limit=request.query.int_or("limit", -1),
-        size=request.query.flag("size"),
-        filters=filters,
+        all=request.query.flag("all"), limit=request.query.int_or("limit", -1), filters=filters
     )
+    if request.query.flag("size"):
+        listings = await engine.containers.with_sizes(listings)  # walks layers in a worker thread
     return Response.json([container_summary(item) for item in listings])
 
 
 async def inspect(request: Request, engine: Engine) -> Response:
     """GET /containers/{id}/json?size="""
-    details = engine.containers.inspect(request.param("id"), size=request.query.flag("size"))
+    details = engine.containers.inspect(request.param("id"))
+    if request.query.flag("size"):
+        (details,) = await engine.containers.with_sizes([details])
     return Response.json(inspect_document(details, request.version))
 
 

@@ -132,10 +132,20 @@ async def tag(request: Request, engine: Engine) -> Response:
 
 async def remove(request: Request, engine: Engine) -> Response:
     """DELETE /images/{name}?force=&noprune="""
-    actions = engine.images.remove(
+    actions = await engine.images.remove_image(
         request.param("name"), force=request.query.flag("force"), noprune=request.query.flag("noprune")
     )
     return Response.json(delete_report(actions))
+
+
+async def push(request: Request, engine: Engine) -> StreamResponse:
+    """POST /images/{name}/push?tag= (X-Registry-Auth): Docker's JSON progress stream."""
+    progress = engine.images.push(
+        request.param("name"),
+        tag=request.query.get("tag"),
+        registry_auth=request.header("x-registry-auth") or None,
+    )
+    return _progress_response(_progress_lines(progress))
 
 
 def _tar_response(chunks: AsyncIterator[bytes]) -> StreamResponse:
@@ -164,5 +174,5 @@ async def load(request: Request, engine: Engine) -> StreamResponse:
 
 async def prune(request: Request, engine: Engine) -> Response:
     """POST /images/prune?filters="""
-    deleted, reclaimed = engine.images.prune(filters=request.query.filters())
+    deleted, reclaimed = await engine.images.prune_images(filters=request.query.filters())
     return Response.json(prune_report(deleted, reclaimed))
