@@ -5,9 +5,10 @@ util is a toolbox, not a room with one door: import its modules one by one
 start and must import only what they use, so this file imports nothing.
 
 Modules: ``atomicfile`` (durable file replacement), ``clock`` (time seam), ``db`` (the state
-database), ``ids`` (IDs and prefix lookup), ``jsoncodec`` (JSON without ``re``), ``libc``
-(ctypes syscalls), ``locks`` (flock and keyed asyncio locks), ``proc`` (subprocesses with
-timeouts), ``securejoin`` (paths resolved inside a root).
+database), ``humantime`` (Go's HumanDuration, for "Up 3 minutes"), ``ids`` (IDs and prefix
+lookup), ``jsoncodec`` (JSON without ``re``), ``libc`` (ctypes syscalls), ``locks`` (flock and
+keyed asyncio locks), ``proc`` (subprocesses with timeouts), ``securejoin`` (paths resolved
+inside a root).
 """
 
 __all__: list[str] = []
