@@ -10,6 +10,12 @@ Memory, for N = 1 and N = ``-n`` (default 10) containers at once, each running `
 - containerd-shim-runc-v2, started by a private containerd (its own root, state and socket under
   the scratch directory) through ``ctr run --rootfs``, one shim per container as dockerd gets.
 
+With ``--ksm``, dockyard's zygote path is measured once more at N with ksmd running (kernel
+same-page merging, switched on for that run and restored after; the zygote opts its monitors
+in, and ksmd scans nothing that did not opt in). A second table breaks one idle monitor's
+memory down by kind (``CATEGORIES``: Python objects, malloc heap, interpreter statics, stack,
+libraries' data), from ``/proc/<pid>/smaps``.
+
 Figures are from ``/proc/<pid>/smaps_rollup``: PSS (shared pages split among their sharers),
 private (pages no other process maps) and RSS, in KiB. "Marginal" is what the N containers add
 to the engine's total PSS, divided by N: for dockyard the monitors plus the zygote's growth
@@ -22,7 +28,8 @@ runtime's ``create`` is done and the monitor answers, then ``start``; bare runc 
 plus ``runc start`` from here, for scale.
 
 Everything lives under a ``dyt-bench-*`` scratch directory and cgroup parent and is removed at the
-end; processes are stopped by pid. Run as root: ``.venv/bin/python bench/monitor_memory.py``.
+end; processes are stopped by pid. Run as root: ``.venv/bin/python bench/monitor_memory.py
+[-n 10] [--runs 15] [--ksm]``.
 Results go to ``bench/results/monitor_memory-<time>.json`` (gitignored) and a markdown table to
 stdout.
 """
@@ -135,12 +142,54 @@ class Lab:
                 time.sleep(0.02)
 
 
+CATEGORIES = (
+    ("python objects", "anonymous memory: obmalloc arenas (objects, code), the frame stack"),
+    ("malloc heap", "[heap]: glibc malloc (objects over 512 bytes, buffers, locks)"),
+    ("interpreter statics", "the python binary's .data and .bss (runtime state, type cache, small ints)"),
+    ("C stack", "[stack]"),
+    ("libraries' data", "rw pages of libc, ld.so, extension modules"),
+)
+
+
+def breakdown(pid: int) -> dict[str, dict[str, int]]:
+    """Private and PSS KiB of one process by kind of memory (see CATEGORIES), from its smaps."""
+    totals = {name: {"private": 0, "pss": 0} for name, _ in CATEGORIES}
+    python_data_end = -1
+    with open(f"/proc/{pid}/smaps") as file:
+        lines = file.read().splitlines()
+    kind = ""
+    for line in lines:
+        parts = line.split()
+        if parts and "-" in parts[0] and not parts[0].endswith(":"):
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            name = parts[5] if len(parts) > 5 else ""
+            writable = "w" in parts[1]
+            if name == "[heap]":
+                kind = "malloc heap"
+            elif name == "[stack]":
+                kind = "C stack"
+            elif name.startswith("/") and writable and os.path.basename(name).startswith("python3"):
+                kind, python_data_end = "interpreter statics", end
+            elif not name and start == python_data_end:
+                kind = "interpreter statics"  # .bss follows .data
+            elif not name:
+                kind = "python objects"
+            elif name.startswith("/") and writable:
+                kind = "libraries' data"
+            else:
+                kind = ""
+        elif kind and parts and parts[0] in ("Private_Clean:", "Private_Dirty:", "Pss:"):
+            key = "pss" if parts[0] == "Pss:" else "private"
+            totals[kind][key] += int(parts[1])
+    return totals
+
+
 def summary(samples: list[dict[str, int]]) -> dict[str, float]:
     return {key: statistics.median(s[key] for s in samples) for key in ("pss", "private", "rss")}
 
 
 # --- dockyard -------------------------------------------------------------------------------
-async def dockyard_memory(lab: Lab, launcher_kind: str, n: int) -> dict[str, object]:
+async def dockyard_memory(lab: Lab, launcher_kind: str, n: int, *, ksm: bool = False) -> dict[str, object]:
     zygote = await Zygote.start() if launcher_kind == "zygote" else None
     launcher = zygote or ExecLauncher()
     base_pss = 0
@@ -162,16 +211,55 @@ async def dockyard_memory(lab: Lab, launcher_kind: str, n: int) -> dict[str, obj
             clients.append(client)
             waits.append(asyncio.ensure_future(client.wait()))  # the engine keeps one pending
         await asyncio.sleep(1.5)
-        samples = [smaps(c.monitor_pid) for c in clients if c.monitor_pid is not None]
+        if ksm:
+            await asyncio.to_thread(ksm_settle)
+        pids = [c.monitor_pid for c in clients if c.monitor_pid is not None]
+        samples = [smaps(pid) for pid in pids]
+        kinds = breakdown(pids[len(pids) // 2])
         zygote_now = smaps(zygote.pid)["pss"] if zygote is not None and zygote.pid is not None else 0
     finally:
         lab.kill_containers()
-        await asyncio.gather(*waits, return_exceptions=True)
+        try:  # a container that would not die must not hang the benchmark
+            await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 60)
+        except TimeoutError:
+            print("warning: some monitors did not report an exit", file=sys.stderr)
         if zygote is not None:
             await zygote.close()
     total = sum(s["pss"] for s in samples) + zygote_now - base_pss
     return {"per_process": summary(samples), "marginal_pss": total / n, "helper_pss": zygote_now,
-            "helper_alone_pss": base_pss}  # fmt: skip
+            "helper_alone_pss": base_pss, "breakdown": kinds}  # fmt: skip
+
+
+# --- KSM ---------------------------------------------------------------------------------------
+KSM = Path("/sys/kernel/mm/ksm")
+
+
+class ksm_running:
+    """Run ksmd (kernel same-page merging) for the duration, scanning fast; restore after.
+
+    The zygote opts its monitors in (prctl PR_SET_MEMORY_MERGE); ksmd only scans processes
+    that opted in, so nothing else on the host is touched. Needs Linux 6.4 and root.
+    """
+
+    SETTINGS = ("run", "pages_to_scan", "sleep_millisecs")
+
+    def __enter__(self) -> None:
+        self.saved = {name: (KSM / name).read_text().strip() for name in self.SETTINGS}
+        (KSM / "pages_to_scan").write_text("1000")
+        (KSM / "sleep_millisecs").write_text("20")
+        (KSM / "run").write_text("1")
+
+    def __exit__(self, *exc: object) -> None:
+        for name in reversed(self.SETTINGS):
+            (KSM / name).write_text(self.saved[name])
+
+
+def ksm_settle(timeout: float = 60.0) -> None:
+    """Wait for ksmd to finish two full scans after now: what can merge has merged."""
+    start = int((KSM / "full_scans").read_text())
+    deadline = time.monotonic() + timeout
+    while int((KSM / "full_scans").read_text()) < start + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 async def latency(lab: Lab, runs: int) -> dict[str, dict[str, float]]:
@@ -331,10 +419,32 @@ def table(results: dict[str, dict[str, object]], n: int) -> str:
     return "\n".join(lines)
 
 
+def breakdown_table(results: dict[str, dict[str, object]], n: int) -> str:
+    """Where one of dockyard's idle monitors keeps its memory, by kind (see CATEGORIES)."""
+    rows = [(name, by_n.get(str(n))) for name, by_n in results.items() if name.startswith("dockyard")]
+    rows = [(name, row) for name, row in rows if isinstance(row, dict) and "breakdown" in row]
+    lines = [
+        "| memory of one idle monitor (KiB) | "
+        + " | ".join(f"{name}, N={n}: private / PSS" for name, _ in rows)
+        + " |",
+        "| --- |" + " ---: |" * len(rows),
+    ]
+    for kind, meaning in CATEGORIES:
+        cells = []
+        for _, row in rows:
+            part = row["breakdown"][kind]  # type: ignore[index]
+            cells.append(f"{part['private']} / {part['pss']}")
+        lines.append(f"| {kind}: {meaning} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10, help="containers at once for the second measurement")
     parser.add_argument("--runs", type=int, default=15, help="spawn latency samples per launcher")
+    parser.add_argument(
+        "--ksm", action="store_true", help="also measure N monitors with ksmd on (for that run only)"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("run as root", file=sys.stderr)
@@ -350,10 +460,17 @@ def main() -> int:
             memory["dockyard (exec)"][str(count)] = asyncio.run(dockyard_memory(lab, "exec", count))
             memory["conmon"][str(count)] = conmon_memory(lab, count)
             memory["containerd-shim-runc-v2"][str(count)] = shim_memory(lab, count)
+        if args.ksm:
+            with ksm_running():
+                memory["dockyard (zygote, ksmd on)"] = {
+                    str(args.n): asyncio.run(dockyard_memory(lab, "zygote", args.n, ksm=True))
+                }
         timing = asyncio.run(latency(lab, args.runs))
     finally:
         lab.cleanup()
     print(table(memory, args.n))
+    print()
+    print(breakdown_table(memory, args.n))
     print()
     print("| spawn path | spawn -> created (ms) | created -> started (ms) | total (ms) |")
     print("| --- | ---: | ---: | ---: |")

@@ -32,6 +32,7 @@ typing, enum, subprocess, socket, logging, and no daemon room).
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 from dockyard.monitor import protocol, worker
@@ -42,6 +43,8 @@ __all__ = ["become_subreaper", "detach", "main", "run_detached", "settle"]
 
 PR_SET_CHILD_SUBREAPER = 36  # include/uapi/linux/prctl.h
 
+_prctl = ctypes.CDLL(None).prctl  # see become_subreaper; ctypes is loaded by util.libc anyway
+
 USAGE = "usage: dockyard-monitor --dir MONITOR_DIR [--sync-fd FD] [--foreground]\n"
 
 
@@ -49,10 +52,16 @@ def become_subreaper(on: bool = True) -> None:
     """prctl(PR_SET_CHILD_SUBREAPER, on). The zygote's warm-up calls it with False (which
     changes nothing) so that a monitor's call finds ctypes' call path already warm.
 
+    The call goes straight to a libc function pointer without ctypes' errno bookkeeping
+    (``use_errno``), which costs every monitor ~40 KiB of private memory; only if it fails is
+    it repeated through ``util.libc``, for the errno.
+
     Raises:
         OSError: prctl failed.
     """
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
+    flag = 1 if on else 0
+    if _prctl(PR_SET_CHILD_SUBREAPER, flag, 0, 0, 0) != 0:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, flag)
 
 
 def settle() -> None:
