@@ -262,11 +262,13 @@ def _spawn(joiner: _Joiner, path: str, env: dict[str, str], slave: int | None) -
     actions: list[tuple[int, int, int]] = []
     if slave is not None:
         actions = [(os.POSIX_SPAWN_DUP2, slave, fd) for fd in (0, 1, 2)]
+    # Default signals and an empty mask from the spawn on (setsigdef, setsigmask); glibc still
+    # leaves its internal 32 and 33 ignored in the child, which the sealed helper resets too.
+    default = process_setup.default_signals()
     if joiner.helper_fd is None:
-        # No helper for this machine: spawn the command itself (still only libc before execve),
-        # with default signals and an empty mask (glibc still leaves its 32 and 33 ignored).
+        # No helper for this machine: spawn the command itself (still only libc before execve).
         return os.posix_spawn(path, args, env, file_actions=actions, setsid=slave is not None,
-                              setsigdef=process_setup.default_signals(), setsigmask=())  # fmt: skip
+                              setsigdef=default, setsigmask=())  # fmt: skip
     mode = exec_helper.MODE_TTY if slave is not None else exec_helper.MODE_EXEC
     return os.posix_spawn(
         f"/proc/self/fd/{joiner.helper_fd}",
@@ -274,4 +276,6 @@ def _spawn(joiner: _Joiner, path: str, env: dict[str, str], slave: int | None) -
         env,
         file_actions=actions,
         setsid=slave is not None,
+        setsigdef=default,
+        setsigmask=(),
     )
