@@ -120,7 +120,7 @@ def _fill_pools() -> list[object]:
     return blocks
 
 
-def _loose_bytes() -> Callable[[], int] | None:
+def _mallinfo2() -> Callable[[], int] | None:
     """A function returning glibc's free bytes outside the top chunk, or None if unknown."""
     try:
         import ctypes
@@ -140,9 +140,14 @@ def _loose_bytes() -> Callable[[], int] | None:
     return loose
 
 
+# Made at import, before the zygote's warm-up: creating a ctypes class fills CPython's type
+# cache, and after the warm-up it would evict entries a monitor then misses (and rewrites).
+_loose_bytes = _mallinfo2()
+
+
 def _drain_heap() -> list[object]:
     locks: list[object] = [None] * MAX_LOCKS  # allocated once, as the blocks above
-    loose = _loose_bytes()
+    loose = _loose_bytes
     if loose is None:
         return locks
     best, stale = 1 << 62, 0

@@ -470,7 +470,7 @@ class Supervisor:
     def _handle(self, conn: attach.Connection, request: dict[str, object]) -> None:
         op = request.get("op")
         if op == "start":
-            self._answer(conn, protocol.reply(pid=self._start()))
+            self._answer(conn, protocol.started(self._start()))
         elif op == "state":
             record = self.record.to_json() if self.record is not None else None
             self._answer(conn, protocol.reply(status=self.status, pid=self.pid, exit=record))

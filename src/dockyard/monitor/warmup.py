@@ -10,15 +10,16 @@ Measured here: loading a config in a fresh fork dirtied ~500 KiB, after a warm-u
 
 ``warm_up`` drives the same functions a monitor calls (config parsing, protocol messages, log
 encoding and rotation, stdio pipes, socket connections and the attach fan-out, runtime argv
-building and error parsing, OOM lookups, the subreaper ``prctl`` and the signal set-up, then
-restored) a dozen times each, against a private scratch directory, /dev/null and pipes. The
-supervisor it builds adopts a worker-style answer, serves every kind of request (``start``
-succeeds: the runtime is ``/bin/true``), reaps its "process" (a child that exited at once)
-and runs its real loop to the exit record and the runtime's ``delete``: code that runs only
-in a monitor would otherwise specialise, and fill the type cache, in each monitor's own pages.
-Nothing outside the zygote is touched, and no runtime or container is involved. It is not a
-test; it only has to run. It reaps children with ``waitpid(-1)``, as a monitor does, so it
-runs before the zygote has any other child.
+building and error parsing, OOM lookups, the subreaper ``prctl``, ``Supervisor.run`` up to a
+setup worker that refuses its config, signal set-up included, then restored) a dozen times
+each, against a private scratch directory, /dev/null and pipes. The supervisor it builds
+adopts a worker-style answer, serves every kind of request (``start`` succeeds: the runtime
+is ``/bin/true``), reaps its "process" (a child that exited at once) and runs its real loop
+to the exit record and the runtime's ``delete``: code that runs only in a monitor would
+otherwise specialise, and fill the type cache, in each monitor's own pages. Nothing outside
+the zygote is touched, and no runtime or container is involved. It is not a test; it only
+has to run. It reaps children with ``waitpid(-1)``, as a monitor does, so it runs before the
+zygote has any other child.
 """
 
 from __future__ import annotations
@@ -184,20 +185,27 @@ def _worker(scratch: str) -> None:
         os.close(fd)
 
 
-def _signals() -> None:
-    """The supervisor's signal set-up, then this process's dispositions and wakeup fd back
-    as they were (skipped if a disposition was set outside Python and cannot be restored)."""
+def _refused_run(scratch: str) -> None:
+    """``Supervisor.run`` whose setup worker refuses the config: the signal set-up, a worker
+    round trip and the report of the failure, as a monitor runs them before its loop. Then
+    this process's dispositions and wakeup fd are put back as they were (the step is skipped
+    if a disposition was set outside Python and so cannot be restored)."""
     signals = (_signal.SIGPIPE, _signal.SIGHUP, _signal.SIGTERM, _signal.SIGINT, _signal.SIGCHLD)
     saved = [(sig, _signal.getsignal(sig)) for sig in signals]
     if any(handler is None for _, handler in saved):
         return
+    path = os.path.join(scratch, protocol.CONFIG)
+    atomicfile.write_atomic(path, "{}", mode=0o600, durable=False)  # no version: refused
     previous = _signal.set_wakeup_fd(-1)
-    supervisor = Supervisor("/")
-    supervisor._install_signals()
-    for sig, handler in saved:
-        _signal.signal(sig, handler)
-    os.close(_signal.set_wakeup_fd(previous))
-    os.close(supervisor.wakeup_r)
+    supervisor = Supervisor(scratch)
+    try:
+        supervisor.run()
+    finally:
+        for sig, handler in saved:
+            _signal.signal(sig, handler)
+        os.close(_signal.set_wakeup_fd(previous))
+        os.close(supervisor.wakeup_r)
+        os.unlink(path)
 
 
 def warm_up(scratch: str, rounds: int = ROUNDS) -> None:
@@ -205,7 +213,7 @@ def warm_up(scratch: str, rounds: int = ROUNDS) -> None:
     (left empty afterwards). Errors are not expected and not swallowed."""
     for _ in range(rounds):
         main.become_subreaper(False)
-        _signals()
+        _refused_run(scratch)
         config = _config(scratch)
         _messages()
         _log(scratch)

@@ -56,7 +56,7 @@ def test_without_the_ballast_they_fill_holes_instead() -> None:
 
 def test_the_heap_is_drained_and_a_second_fill_does_nothing() -> None:
     code = """
-loose = ballast._loose_bytes()
+loose = ballast._loose_bytes
 blobs = [bytes(600 + n) for n in range(300)]
 del blobs[::2]
 before = loose()

@@ -140,3 +140,9 @@ def test_corrupt_exit_record_is_refused(tmp_path: Path, content: str) -> None:
     (tmp_path / protocol.EXIT_RECORD).write_text(content)
     with pytest.raises(errors.CorruptRecord):
         protocol.read_exit_record(os.fspath(tmp_path))
+
+
+@pytest.mark.parametrize("pid", [0, 1, 42, 4194304, 2**31 - 1])
+def test_the_start_answer_is_the_reply_the_json_encoder_would_give(pid: int) -> None:
+    assert protocol.started(pid) == protocol.reply(pid=pid)
+    assert protocol.unwrap(protocol.decode(protocol.started(pid)[:-1])) == {"v": 1, "ok": True, "pid": pid}
