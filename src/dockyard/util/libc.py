@@ -6,13 +6,18 @@ belongs to the callers, mostly ``runtime/syscalls.py``.
 
 Calls glibc wraps (mount, umount2, unshare, setns, prctl, capget/capset, sethostname) go through
 libc; the rest (pivot_root, seccomp, pidfd_*, close_range, openat2, mount API) through
-``syscall(2)`` with the numbers of the running architecture. The runtime imports this module at
-every container start, so it imports only ``ctypes``, ``os`` and ``platform``-free constants.
+``syscall(2)`` with the numbers of the running architecture.
+
+The runtime imports this module at every container start (and for every exec), so it is built
+on ``_ctypes``, the C half of ctypes, rather than the ``ctypes`` package: the package adds about
+1.5 ms of imports (``types``, ``struct``, ``ctypes._endian`` and its own definitions) for the
+dozen names used here. The few definitions below mirror ``ctypes/__init__.py`` (simple C types,
+a library handle whose functions set ``errno``, and a GIL-holding variant for ``pythonapi``).
 """
 
 from __future__ import annotations
 
-import ctypes
+import _ctypes
 import os
 
 __all__ = [
@@ -188,13 +193,85 @@ _SYSCALLS: dict[str, dict[str, int]] = {
 machine: str = os.uname().machine
 """The kernel's name for this machine (``x86_64``, ``aarch64``)."""
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+# typeshed makes _SimpleCData generic; at run time it is not subscriptable.
+TYPE_CHECKING = False  # mypy treats this name as true; importing typing would cost every start
+if TYPE_CHECKING:
+    _SimpleInt = _ctypes._SimpleCData[int]
+    _SimpleOptionalInt = _ctypes._SimpleCData[int | None]
+    _SimpleBytes = _ctypes._SimpleCData[bytes]
+else:
+    _SimpleInt = _SimpleOptionalInt = _SimpleBytes = _ctypes._SimpleCData
+
+
+class _c_int(_SimpleInt):
+    _type_ = "i"
+
+
+class _c_uint(_SimpleInt):
+    _type_ = "I"
+
+
+class _c_ushort(_SimpleInt):
+    _type_ = "H"
+
+
+class _c_long(_SimpleInt):
+    _type_ = "l"
+
+
+class _c_ulong(_SimpleInt):
+    _type_ = "L"
+
+
+class _c_uint64(_SimpleInt):
+    _type_ = "Q"
+
+
+class _c_void_p(_SimpleOptionalInt):
+    _type_ = "P"
+
+
+class _c_char(_SimpleBytes):
+    _type_ = "c"
+
+
+_c_uint32 = _c_uint  # unsigned int is 32 bits on every Linux ABI
+
+
+class _Library:
+    """``ctypes.CDLL(None, use_errno=True)``: symbols of the running program, resolved on use."""
+
+    def __init__(self, flags: int) -> None:
+        base = _ctypes.CFuncPtr
+
+        class _Function(base):  # type: ignore[valid-type,misc]
+            _flags_ = flags
+            _restype_ = _c_int
+
+        self._function = _Function
+        self._handle = _ctypes.dlopen(None, _ctypes.RTLD_LOCAL)  # type: ignore[arg-type]  # NULL: this program
+
+    def __getattr__(self, name: str) -> _ctypes.CFuncPtr:
+        function = self._function((name, self))  # CFuncPtr reads the handle from ._handle
+        setattr(self, name, function)
+        return function
+
+
+def _buffer(data: bytes) -> _ctypes.Array[_c_char]:
+    """``ctypes.create_string_buffer(data, len(data))``: ``data`` in C memory, no NUL added."""
+    buffer = (_c_char * len(data))()
+    buffer.raw = data  # type: ignore[misc,assignment]  # typeshed knows .raw only for ctypes.c_char arrays
+    return buffer
+
+
+_libc = _Library(_ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO)
 _syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
+_syscall.restype = _c_long
 
 
 def _fail(what: str, path: str | None = None) -> OSError:
-    err = ctypes.get_errno()
+    err = _ctypes.get_errno()
     return OSError(err, f"{what}: {os.strerror(err)}", path)
 
 
@@ -213,7 +290,7 @@ def _b(value: str | bytes | None) -> bytes | None:
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     """mount(2). ``target`` may be ``/proc/self/fd/N`` to mount onto a verified fd."""
-    if _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)) != 0:
+    if _libc.mount(_b(source), _b(target), _b(fstype), _c_ulong(flags), _b(data)) != 0:
         raise _fail(f"mount {source or 'none'} on {target}", target)
 
 
@@ -243,23 +320,21 @@ def setns(fd: int, nstype: int = 0) -> None:
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     """prctl(2); returns the call's result."""
-    result: int = _libc.prctl(
-        option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)
-    )
+    result: int = _libc.prctl(option, _c_ulong(arg2), _c_ulong(arg3), _c_ulong(arg4), _c_ulong(arg5))
     if result < 0:
         raise _fail(f"prctl {option}")
     return result
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+class _CapHeader(_ctypes.Structure):
+    _fields_ = (("version", _c_uint32), ("pid", _c_int))
 
 
-class _CapData(ctypes.Structure):
+class _CapData(_ctypes.Structure):
     _fields_ = (
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
+        ("effective", _c_uint32),
+        ("permitted", _c_uint32),
+        ("inheritable", _c_uint32),
     )
 
 
@@ -270,7 +345,7 @@ def capget(pid: int = 0) -> tuple[int, int, int]:
     """capget(2): the (effective, permitted, inheritable) sets of ``pid`` as 64-bit masks."""
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
     data = (_CapData * 2)()
-    if _libc.capget(ctypes.byref(header), data) != 0:
+    if _libc.capget(_ctypes.byref(header), data) != 0:
         raise _fail("capget")
     return (
         data[0].effective | data[1].effective << 32,
@@ -287,12 +362,12 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     data[0].effective, data[1].effective = effective & mask, effective >> 32
     data[0].permitted, data[1].permitted = permitted & mask, permitted >> 32
     data[0].inheritable, data[1].inheritable = inheritable & mask, inheritable >> 32
-    if _libc.capset(ctypes.byref(header), data) != 0:
+    if _libc.capset(_ctypes.byref(header), data) != 0:
         raise _fail("capset")
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+class _SockFprog(_ctypes.Structure):
+    _fields_ = (("len", _c_ushort), ("filter", _c_void_p))
 
 
 SECCOMP_SET_MODE_FILTER = 1
@@ -305,9 +380,9 @@ def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> int:
     """
     if len(program) % 8:
         raise ValueError("a BPF program is a sequence of 8-byte instructions")
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    result: int = _syscall(_nr("seccomp"), SECCOMP_SET_MODE_FILTER, ctypes.c_ulong(flags), ctypes.byref(prog))
+    buf = _buffer(program)
+    prog = _SockFprog(len(program) // 8, _c_void_p(_ctypes.addressof(buf)))
+    result: int = _syscall(_nr("seccomp"), SECCOMP_SET_MODE_FILTER, _c_ulong(flags), _ctypes.byref(prog))
     if result < 0:
         raise _fail("seccomp")
     return result
@@ -343,20 +418,20 @@ def pidfd_send_signal(pidfd: int, sig: int) -> None:
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     """close_range(2); falls back to ``os.closerange`` on kernels older than 5.9."""
-    if _syscall(_nr("close_range"), first, ctypes.c_uint(last), flags) != 0:
-        if ctypes.get_errno() != 38 or flags:
+    if _syscall(_nr("close_range"), first, _c_uint(last), flags) != 0:
+        if _ctypes.get_errno() != 38 or flags:
             raise _fail("close_range")
         os.closerange(first, min(last, os.sysconf("SC_OPEN_MAX")))
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+class _OpenHow(_ctypes.Structure):
+    _fields_ = (("flags", _c_uint64), ("mode", _c_uint64), ("resolve", _c_uint64))
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """openat2(2). Raises ``OSError(ENOSYS)`` on kernels older than 5.6."""
     how = _OpenHow(flags, mode, resolve)
-    fd: int = _syscall(_nr("openat2"), dirfd, _b(path), ctypes.byref(how), ctypes.sizeof(how))
+    fd: int = _syscall(_nr("openat2"), dirfd, _b(path), _ctypes.byref(how), _ctypes.sizeof(how))
     if fd < 0:
         raise _fail(f"openat2 {path}", path)
     return fd
@@ -364,7 +439,7 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
 
 def open_tree(dirfd: int, path: str, flags: int) -> int:
     """open_tree(2): a detached mount (with ``OPEN_TREE_CLONE``) as an fd."""
-    fd: int = _syscall(_nr("open_tree"), dirfd, _b(path), ctypes.c_uint(flags))
+    fd: int = _syscall(_nr("open_tree"), dirfd, _b(path), _c_uint(flags))
     if fd < 0:
         raise _fail(f"open_tree {path}", path)
     return fd
@@ -372,7 +447,7 @@ def open_tree(dirfd: int, path: str, flags: int) -> int:
 
 def move_mount(from_fd: int, to_fd: int, to_path: str = "", flags: int = MOVE_MOUNT_F_EMPTY_PATH) -> None:
     """move_mount(2): attach the detached mount ``from_fd`` at ``to_fd``/``to_path``."""
-    if _syscall(_nr("move_mount"), from_fd, b"", to_fd, _b(to_path), ctypes.c_uint(flags)) != 0:
+    if _syscall(_nr("move_mount"), from_fd, b"", to_fd, _b(to_path), _c_uint(flags)) != 0:
         raise _fail("move_mount", to_path or None)
 
 
@@ -390,15 +465,15 @@ TIOCSWINSZ = 0x5414
 CLOSE_RANGE_CLOEXEC = 4
 
 
-class _Statfs(ctypes.Structure):
+class _Statfs(_ctypes.Structure):
     # struct statfs on 64-bit Linux (statfs(2)): only f_type is read, the rest is padding.
-    _fields_ = (("f_type", ctypes.c_long), ("rest", ctypes.c_long * 15))
+    _fields_ = (("f_type", _c_long), ("rest", _c_long * 15))
 
 
 def fstatfs_type(fd: int) -> int:
     """fstatfs(2)'s ``f_type`` (the filesystem magic, e.g. ``PROC_SUPER_MAGIC``) of ``fd``."""
     buf = _Statfs()
-    if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:
+    if _libc.fstatfs(fd, _ctypes.byref(buf)) != 0:
         raise _fail(f"fstatfs {fd}")
     return int(buf.f_type) & 0xFFFFFFFF
 
@@ -413,15 +488,15 @@ def prctl_seccomp_filter(program: bytes) -> None:
     """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog): seccomp(2)'s predecessor, without flags."""
     if len(program) % 8:
         raise ValueError("a BPF program is a sequence of 8-byte instructions")
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    if _libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog), 0, 0) != 0:
+    buf = _buffer(program)
+    prog = _SockFprog(len(program) // 8, _c_void_p(_ctypes.addressof(buf)))
+    if _libc.prctl(PR_SET_SECCOMP, _c_ulong(SECCOMP_MODE_FILTER), _ctypes.byref(prog), 0, 0) != 0:
         raise _fail("prctl PR_SET_SECCOMP")
 
 
 def fsopen(fstype: str, flags: int = FSOPEN_CLOEXEC) -> int:
     """fsopen(2): a filesystem context to configure with fsconfig (kernel 5.2+)."""
-    fd: int = _syscall(_nr("fsopen"), _b(fstype), ctypes.c_uint(flags))
+    fd: int = _syscall(_nr("fsopen"), _b(fstype), _c_uint(flags))
     if fd < 0:
         raise _fail(f"fsopen {fstype}")
     return fd
@@ -447,7 +522,7 @@ def fsconfig_create(fs_fd: int) -> None:
 
 def fsmount(fs_fd: int, flags: int = FSMOUNT_CLOEXEC, attrs: int = 0) -> int:
     """fsmount(2): a detached mount of the created superblock, to attach with move_mount."""
-    fd: int = _syscall(_nr("fsmount"), fs_fd, ctypes.c_uint(flags), ctypes.c_uint(attrs))
+    fd: int = _syscall(_nr("fsmount"), fs_fd, _c_uint(flags), _c_uint(attrs))
     if fd < 0:
         raise _fail("fsmount")
     return fd
@@ -467,17 +542,19 @@ _SYSCALLS["aarch64"]["clone3"] = 435
 _SIGCHLD = 17  # the same number on x86_64 and aarch64 (asm-generic/signal.h)
 
 
-class _CloneArgs(ctypes.Structure):
+class _CloneArgs(_ctypes.Structure):
     # struct clone_args (include/uapi/linux/sched.h), CLONE_ARGS_SIZE_VER2 = 88 bytes.
     _fields_ = tuple(
-        (name, ctypes.c_uint64)
+        (name, _c_uint64)
         for name in ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
                      "tls", "set_tid", "set_tid_size", "cgroup")
     )  # fmt: skip
 
 
-_syscall_holding_gil = ctypes.PyDLL(None, use_errno=True).syscall
-_syscall_holding_gil.restype = ctypes.c_long
+# ctypes.PyDLL and ctypes.pythonapi: calls made holding the GIL.
+_pythonapi = _Library(_ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI | _ctypes.FUNCFLAG_USE_ERRNO)
+_syscall_holding_gil = _pythonapi.syscall
+_syscall_holding_gil.restype = _c_long
 
 
 def fork_into_cgroup(cgroup_fd: int) -> int:
@@ -500,13 +577,13 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
             enabled for its children), and fork's own errors (EAGAIN, ENOMEM).
     """
     args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
-    ctypes.pythonapi.PyOS_BeforeFork()
-    pid: int = _syscall_holding_gil(_nr("clone3"), ctypes.byref(args), ctypes.sizeof(args))
-    err = ctypes.get_errno()
+    _pythonapi.PyOS_BeforeFork()
+    pid: int = _syscall_holding_gil(_nr("clone3"), _ctypes.byref(args), _ctypes.sizeof(args))
+    err = _ctypes.get_errno()
     if pid == 0:
-        ctypes.pythonapi.PyOS_AfterFork_Child()
+        _pythonapi.PyOS_AfterFork_Child()
         return 0
-    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    _pythonapi.PyOS_AfterFork_Parent()
     if pid < 0:
         raise OSError(err, f"clone3: {os.strerror(err)}")
     return pid
