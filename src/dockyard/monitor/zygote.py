@@ -32,10 +32,11 @@ land on and the bookkeeping of each ``fork``. Hence, before the first fork, once
   specialisation, caches, lazily built objects) is done in shared pages;
 - ``ballast.fill`` fills the allocators' holes, so a monitor's allocations land side by side
   in fresh memory instead of in free blocks scattered through shared pages;
-- ``_settle`` puts the process in the state a monitor wants (cwd, umask, stdio), so no
-  monitor spends pages getting there, and opts into kernel same-page merging (KSM): where
-  the host runs ksmd, the pages monitors wrote back to what they were, or identically to
-  each other, are merged again (about half of what is left, bench/README.md);
+- ``main.settle`` puts the process in the state a monitor wants (cwd, umask, stdio), so no
+  monitor spends pages getting there;
+- ``_offer_to_ksm`` marks its memory for kernel same-page merging: where the host runs
+  ksmd, the pages monitors wrote back to what they were, or identically to each other, are
+  merged again (that leaves about a third of the rest, bench/README.md);
 - the spawner starts the zygote with glibc's per-size free-chunk caches off
   (``spawner.MALLOC_TUNABLES``), which keeps its heap in fewer, larger holes.
 """
@@ -44,16 +45,16 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # no stub; `signal` imports enum (6 ms)
 import _socket
+import ctypes  # loaded anyway (util.libc, for prctl)
 import gc
 import os
 import sys
 
 from dockyard.monitor import ballast, main, warmup
-from dockyard.util import libc
 
 __all__ = ["serve"]
 
-PR_SET_MEMORY_MERGE = 67  # include/uapi/linux/prctl.h (Linux 6.4)
+MADV_MERGEABLE = 12  # include/uapi/asm-generic/mman-common.h
 
 
 def _receive(sock: _socket.socket) -> tuple[bytes, int] | None:
@@ -101,17 +102,24 @@ def _warm_up() -> None:
         pass
 
 
-def _settle() -> None:
-    """Put this process in the state every monitor wants (cwd ``/``, umask 022, stdio on
-    /dev/null), once, so that no monitor has to (``main.run_detached(prepared=True)``); and
-    let the kernel merge identical pages of the zygote and its monitors if the host runs KSM
-    (prctl(2) PR_SET_MEMORY_MERGE, Linux 6.4; the setting is inherited by forks). Without
-    ksmd running, or on an older kernel, merging does nothing."""
-    main.settle()
-    try:
-        libc.prctl(PR_SET_MEMORY_MERGE, 1)
-    except OSError:
-        pass
+def _offer_to_ksm() -> None:
+    """Mark this process's private writable mappings mergeable (madvise(2) MADV_MERGEABLE):
+    where the host runs ksmd, the pages monitors wrote back to what they were, or identically
+    to each other, are merged again. Per mapping rather than per process (prctl(2)
+    PR_SET_MEMORY_MERGE): that setting passes through ``execve`` to the runtimes and to the
+    containers' processes, whose memory is not ours to offer. Monitors inherit the marks with
+    the mappings; without ksmd they do nothing. Errors are ignored: it is only an offer."""
+    madvise = ctypes.CDLL(None).madvise
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    with open("/proc/self/maps") as maps:
+        lines = maps.read().splitlines()
+    for line in lines:
+        fields = line.split()
+        private_writable = fields[1][1] == "w" and fields[1][3] == "p"
+        special = len(fields) > 5 and fields[5].startswith("[") and fields[5] != "[heap]"
+        if private_writable and not special:
+            start, end = (int(bound, 16) for bound in fields[0].split("-"))
+            madvise(start, end - start, MADV_MERGEABLE)
 
 
 def serve(fd: int) -> None:
@@ -119,10 +127,11 @@ def serve(fd: int) -> None:
     sock = _socket.socket(fileno=fd)
     sock.setblocking(True)
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # the daemon's Ctrl-C: wait for EOF instead
-    _settle()
+    main.settle()  # once for every monitor: run_detached(prepared=True)
     _warm_up()
     gc.collect()
     ballast.fill()
+    _offer_to_ksm()
     while True:
         request = _receive(sock)
         if request is None:
