@@ -56,6 +56,10 @@ __all__ = ["serve"]
 
 MADV_MERGEABLE = 12  # include/uapi/asm-generic/mman-common.h
 
+# Set up at import, before the warm-up: like any ctypes set-up it fills the type cache.
+_madvise = ctypes.CDLL(None).madvise
+_madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
 
 def _receive(sock: _socket.socket) -> tuple[bytes, int] | None:
     """One request: (monitor directory, sync fd or -1); None when the engine has gone."""
@@ -109,8 +113,7 @@ def _offer_to_ksm() -> None:
     PR_SET_MEMORY_MERGE): that setting passes through ``execve`` to the runtimes and to the
     containers' processes, whose memory is not ours to offer. Monitors inherit the marks with
     the mappings; without ksmd they do nothing. Errors are ignored: it is only an offer."""
-    madvise = ctypes.CDLL(None).madvise
-    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    madvise = _madvise
     with open("/proc/self/maps") as maps:
         lines = maps.read().splitlines()
     for line in lines:
@@ -129,9 +132,9 @@ def serve(fd: int) -> None:
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # the daemon's Ctrl-C: wait for EOF instead
     main.settle()  # once for every monitor: run_detached(prepared=True)
     _warm_up()
-    gc.collect()
-    ballast.fill()
     _offer_to_ksm()
+    gc.collect()
+    ballast.fill()  # last: anything allocated and freed after it leaves holes again
     while True:
         request = _receive(sock)
         if request is None:
