@@ -18,8 +18,10 @@ end of the socket closes (the daemon stopped or died), leaving its monitors runn
 **Sharing.** ``gc.freeze()`` before every fork moves every object the zygote holds into the
 permanent generation, so a collection in a monitor never writes to the shared pages (the
 garbage collector's own bookkeeping would otherwise copy them all; see the ``gc.freeze``
-documentation, which recommends exactly this for pre-fork servers). The zygote allocates
-nothing between requests.
+documentation, which recommends exactly this for pre-fork servers). Each page the zygote
+writes after a fork becomes the monitor's own copy, so its loop between requests is short
+and plain, allocates little, and leaves collection off (it makes no cycles; each monitor
+turns collection back on).
 
 **What a monitor still writes**, measured page by page (bench/README.md has the breakdown):
 in CPython 3.11 every object a process uses gets its reference count written, even when the
@@ -61,32 +63,41 @@ _madvise = ctypes.CDLL(None).madvise
 _madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 
 
+_ANCILLARY = _socket.CMSG_SPACE(4)
+
+
 def _receive(sock: _socket.socket) -> tuple[bytes, int] | None:
-    """One request: (monitor directory, sync fd or -1); None when the engine has gone."""
+    """One request: (monitor directory, sync fd or -1); None when the engine has gone.
+
+    Every page the zygote writes between two forks becomes the earlier monitor's own copy,
+    so this path is plain loops and allocates little."""
     try:
-        data, ancillary, _, _ = sock.recvmsg(4096, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
+        data, ancillary, _, _ = sock.recvmsg(4096, _ANCILLARY, _socket.MSG_CMSG_CLOEXEC)
     except InterruptedError:
         return b"", -1
     if not data:
         return None
-    fds = [
-        int.from_bytes(payload[i : i + 4], sys.byteorder)
-        for level, kind, payload in ancillary
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
-        for i in range(0, len(payload) - len(payload) % 4, 4)
-    ]
-    for extra in fds[1:]:
-        os.close(extra)
-    return data, fds[0] if fds else -1
+    sync_fd = -1
+    for level, kind, payload in ancillary:
+        if level != _socket.SOL_SOCKET or kind != _socket.SCM_RIGHTS:
+            continue
+        for start in range(0, len(payload) - len(payload) % 4, 4):
+            fd = int.from_bytes(payload[start : start + 4], sys.byteorder)
+            if sync_fd < 0:
+                sync_fd = fd
+            else:
+                os.close(fd)
+    return data, sync_fd
 
 
-def _child(sock: _socket.socket, monitor_dir: str, sync_fd: int) -> None:
-    """In the forked child: become the monitor; never return into the zygote's loop."""
+def _child(sock: _socket.socket, raw: bytes, sync_fd: int) -> None:
+    """In the forked child: become the monitor of directory ``raw``; never return into the
+    zygote's loop."""
     status = 1
     try:
         sock.close()
         gc.enable()
-        status = main.run_detached(monitor_dir, sync_fd, prepared=True)
+        status = main.run_detached(os.fsdecode(raw), sync_fd, prepared=True)
     finally:
         os._exit(status)
 
@@ -135,6 +146,7 @@ def serve(fd: int) -> None:
     _offer_to_ksm()
     gc.collect()
     ballast.fill()  # last: anything allocated and freed after it leaves holes again
+    gc.disable()  # the loop makes no cycles; each child enables collection again
     while True:
         request = _receive(sock)
         if request is None:
@@ -142,13 +154,10 @@ def serve(fd: int) -> None:
         raw, sync_fd = request
         if not raw:
             continue
-        monitor_dir = os.fsdecode(raw)
-        gc.disable()
         gc.freeze()
         pid = os.fork()
         if pid == 0:
-            _child(sock, monitor_dir, sync_fd)
+            _child(sock, raw, sync_fd)
         if sync_fd >= 0:
             os.close(sync_fd)
         os.waitpid(pid, 0)  # it exits as soon as the monitor has detached
-        gc.enable()
