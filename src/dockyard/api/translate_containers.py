@@ -245,11 +245,19 @@ def _check_host_config(host: HostConfig) -> None:
 
 
 def _normalise(host: HostConfig) -> HostConfig:
-    """Defaults dockerd fills in: a json-file log, no pids limit for 0 or negative values."""
+    """Defaults dockerd fills in: a json-file log, no pids limit for 0 or negative values, and
+    no swappiness for -1.
+
+    The docker CLI sends ``"MemorySwappiness": -1`` in every create (its flag's default, meaning
+    "unset"); dockerd stores that as unset and inspect shows ``null`` (moby's field is a
+    ``*int64``), which is also the only value outside 0..100 that the Engine API schema allows.
+    """
     if host.log_config.type == "":
         host = replace(host, log_config=LogConfig(config=host.log_config.config))
     if host.pids_limit is not None and host.pids_limit <= 0:
         host = replace(host, pids_limit=None)
+    if host.memory_swappiness == -1:
+        host = replace(host, memory_swappiness=None)
     return host
 
 
@@ -285,6 +293,8 @@ def host_config_document(host: HostConfig, version: ApiVersion) -> dict[str, obj
     if not host.annotations or not versions.has_annotations(version):
         skip.add("annotations")
     document = dump(host, skip=frozenset(skip))
+    if host.memory_swappiness == -1:  # a record created before -1 was normalised at create
+        document["MemorySwappiness"] = None
     document["PortBindings"] = _port_map(host.port_bindings)
     document["ConsoleSize"] = list(host.console_size)
     if host.mounts:

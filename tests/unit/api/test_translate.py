@@ -248,6 +248,18 @@ def test_pids_limit_zero_or_negative_means_unlimited() -> None:
     assert create_request({"Image": "a", "HostConfig": {"PidsLimit": 50}}, NEW).host_config.pids_limit == 50
 
 
+@pytest.mark.parametrize(("sent", "stored"), [(-1, None), (None, None), (0, 0), (60, 60)])
+def test_memory_swappiness_minus_one_means_unset(sent: int | None, stored: int | None) -> None:
+    host = create_request({"Image": "a", "HostConfig": {"MemorySwappiness": sent}}, NEW).host_config
+    assert host.memory_swappiness == stored
+    assert host_config_document(host, NEW)["MemorySwappiness"] == stored
+
+
+def test_a_stored_swappiness_of_minus_one_reads_null() -> None:
+    """Records made before -1 was normalised at create read as dockerd would show them."""
+    assert host_config_document(HostConfig(memory_swappiness=-1), NEW)["MemorySwappiness"] is None
+
+
 def test_config_document_omits_empty_fields_as_go_does() -> None:
     document = config_document(ContainerConfig(image="alpine", cmd=("sh",)))
     for absent in ("Healthcheck", "StopSignal", "StopTimeout", "MacAddress", "ExposedPorts", "Shell"):
