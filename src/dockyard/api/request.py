@@ -10,8 +10,9 @@ rule for malformed input lives here, once, with dockerd's wording:
 - ``filters`` is JSON: ``{"key": {"value": true}}`` (what ``filters.Args`` marshals to) or the
   legacy ``{"key": ["value"]}``; both come out as ``{"key": ["value", ...]}``.
 - JSON bodies are decoded with ``json`` after the server has bounded their size; errors carry
-  dockerd's ``invalid JSON: ...`` prefix with a Go-like description (clients print it), and
-  deep nesting and invalid UTF-8 are 400s, never 500s (``RecursionError`` is a RuntimeError).
+  dockerd's ``invalid JSON: ...`` prefix with Go's own description (``api.json_syntax`` scans a
+  refused body as Go's decoder would; clients print it), and deep nesting and invalid UTF-8 are
+  400s, never 500s (``RecursionError`` is a RuntimeError).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from dockyard.api import json_syntax
 from dockyard.api.versions import ApiVersion
 from dockyard.errors import InvalidArgument
 
 __all__ = ["Query", "Request", "decode_json"]
 
-MAX_JSON_DEPTH = 1000
-"""Nesting deeper than this is refused (Go's decoder stops at 10000; nothing legitimate nests 50)."""
+_JSON_SPACE = " \t\r\n"  # JSON's whitespace (Go's isSpace); str.strip's default is wider
+
+MAX_JSON_DEPTH = 512
+"""Nesting deeper than this is refused (Go's decoder stops at 10000; nothing legitimate nests 50;
+Python's decoder recurses, and must stay well inside the interpreter's recursion limit)."""
 
 
 class Query:
@@ -110,10 +115,14 @@ def parse_filters(text: str) -> dict[str, list[str]]:
     """
     if text == "":
         return {}
+    data = text.encode("utf-8", "surrogateescape")
+    problem = json_syntax.unmarshal_error(data, max_depth=MAX_JSON_DEPTH) if _maybe_too_deep(text) else None
     try:
-        raw = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidArgument(f"invalid filter: {_go_json_message(exc, text)}") from None
+        raw = None if problem else _DECODER.decode(text)
+    except (ValueError, RecursionError):
+        problem = json_syntax.unmarshal_error(data, max_depth=MAX_JSON_DEPTH) or "exceeded max depth"
+    if problem:  # moby's filters.FromJSON uses json.Unmarshal, whose words these are
+        raise InvalidArgument(f"invalid filter: {problem}")
     if not isinstance(raw, dict):
         raise InvalidArgument("invalid filter: json: cannot unmarshal non-object into filters")
     result: dict[str, list[str]] = {}
@@ -128,7 +137,10 @@ def parse_filters(text: str) -> dict[str, list[str]]:
 
 
 def decode_json(body: bytes, *, allow_empty: bool = False) -> object:
-    """Decode a request body as ``httputils.ReadJSON`` does.
+    """Decode a request body as ``httputils.ReadJSON`` does (``json.Decoder``, then ``More``).
+
+    Python's decoder does the work; when it refuses the body (or stops before its end), Go's
+    verdict and words come from ``json_syntax``, which scans the bytes as Go's decoder would.
 
     Args:
         body: the whole body (the server has already bounded its size).
@@ -137,10 +149,11 @@ def decode_json(body: bytes, *, allow_empty: bool = False) -> object:
 
     Raises:
         InvalidArgument: ``invalid JSON: got EOF while reading request body`` for an empty body,
-            ``invalid JSON: <reason>`` for malformed JSON, invalid UTF-8 or deep nesting, and
-            ``unexpected content after JSON`` for trailing data.
+            ``invalid JSON: <Go's words>`` for malformed JSON (``unexpected EOF``, ``invalid
+            character 'x' looking for beginning of value``...), invalid UTF-8 or deep nesting,
+            and ``unexpected content after JSON`` for trailing data.
     """
-    if not body.strip():
+    if not body.strip(_JSON_SPACE.encode()):
         if allow_empty:
             return None
         raise InvalidArgument("invalid JSON: got EOF while reading request body")
@@ -148,74 +161,41 @@ def decode_json(body: bytes, *, allow_empty: bool = False) -> object:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidArgument(f"invalid JSON: invalid UTF-8 at offset {exc.start}") from None
-    if _too_deep(text):
-        raise InvalidArgument("invalid JSON: exceeded max depth")
-    decoder = json.JSONDecoder()
+    if _maybe_too_deep(text):
+        _raise_go_verdict(body)
     try:
-        value, end = decoder.raw_decode(text, len(text) - len(text.lstrip()))
-    except (ValueError, RecursionError) as exc:
-        raise InvalidArgument(f"invalid JSON: {_go_json_message(exc, text)}") from None
-    if text[end:].strip():
-        raise InvalidArgument("unexpected content after JSON")
+        value, end = _DECODER.raw_decode(text, len(text) - len(text.lstrip(_JSON_SPACE)))
+    except (ValueError, RecursionError):
+        _raise_go_verdict(body)
+        # Go's grammar accepts it, so Python's recursion ran out: too deep all the same.
+        raise InvalidArgument("invalid JSON: exceeded max depth") from None
+    if text[end:].strip(_JSON_SPACE):
+        # Where the value ends and what may follow is Go's decision (``1x`` is a syntax error,
+        # ``{}]`` is accepted, ``{} x`` is content after JSON).
+        _raise_go_verdict(body)
     return value
 
 
-def _too_deep(text: str) -> bool:
-    """Count bracket depth outside strings, without recursing (cheap when shallow)."""
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return False
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                return True
-        elif ch in "]}":
-            depth -= 1
-    return False
+def _raise_go_verdict(body: bytes) -> None:
+    """Raise the error Go's decoder gives for ``body``; return if Go accepts it."""
+    verdict = json_syntax.decoder_verdict(body, max_depth=MAX_JSON_DEPTH)
+    if verdict.error is not None:
+        raise InvalidArgument(f"invalid JSON: {verdict.error}")
+    if json_syntax.has_more(body, verdict.end):
+        raise InvalidArgument("unexpected content after JSON")
 
 
-# Python's JSONDecodeError messages -> the context Go's scanner names after "invalid character".
-_GO_CONTEXT = {
-    "Expecting value": "looking for beginning of value",
-    "Expecting property name enclosed in double quotes": "looking for beginning of object key string",
-    "Expecting ':' delimiter": "after object key",
-    "Expecting ',' delimiter": "after object key:value pair",
-}
+def _refuse_constant(name: str) -> object:
+    """``NaN`` and ``Infinity`` are Python's extensions; Go's grammar has no such values."""
+    raise ValueError(f"invalid constant {name}")
 
 
-def _go_json_message(exc: BaseException, text: str) -> str:
-    """Describe a decode error the way Go's ``encoding/json`` would (clients print it)."""
-    if isinstance(exc, RecursionError):
-        return "exceeded max depth"
-    if not isinstance(exc, json.JSONDecodeError):
-        return str(exc)
-    if exc.pos >= len(text.rstrip()):
-        return "unexpected end of JSON input"
-    context = _GO_CONTEXT.get(exc.msg)
-    if context is None:
-        return f"{exc.msg.lower()} at offset {exc.pos}"
-    char = text[exc.pos]
-    return f"invalid character {_go_quote(char)} {context}"
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
-def _go_quote(char: str) -> str:
-    """Go's ``quoteChar``: ``'x'``, with ``'\\''`` and ``'"'`` spelled as Go spells them."""
-    if char == "'":
-        return "'\\''"
-    if char == '"':
-        return "'\"'"
-    return repr(char) if char.isprintable() else f"'\\x{ord(char):02x}'"
+def _maybe_too_deep(text: str) -> bool:
+    """Whether the body might nest deeper than ``MAX_JSON_DEPTH`` (cheap: counts brackets)."""
+    return text.count("[") + text.count("{") > MAX_JSON_DEPTH
 
 
 @dataclass(slots=True, kw_only=True)

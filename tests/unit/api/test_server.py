@@ -95,7 +95,7 @@ def test_deeply_nested_json_is_400(api: ServerThread) -> None:
     body = b'{"Image": "alpine", "Labels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     reply = api.request("POST", "/containers/create", raw=body, headers={"Content-Type": "application/json"})
     assert reply.status == 400
-    assert reply.message == "invalid JSON: exceeded max depth"
+    assert reply.message == "invalid JSON: invalid character '[' exceeded max depth"  # Go's scanner
 
 
 def test_invalid_utf8_is_400(api: ServerThread) -> None:
