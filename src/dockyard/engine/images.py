@@ -194,7 +194,8 @@ class ImageFacade:
         Raises (when called, before any event):
             InvalidArgument: a bad reference, platform or auth header.
         Raises (from the iterator):
-            NotFound, Unauthorized, Unavailable: the registry's answer, in Docker's words.
+            NotFound: no such image in the registry. SystemFailure: any other refusal or failure
+                of the registry (credentials, 429, 5xx, unreachable: dockerd answers 500).
         """
         ref, all_tags = parse_pull_reference(from_image, tag)
         wanted = parse_platform(platform)
@@ -217,7 +218,7 @@ class ImageFacade:
             NoSuchImage: no such image or tag here.
             InvalidArgument: a bad reference, a digest reference, or a bad auth header.
         Raises (from the iterator):
-            Unauthorized, NotFound, Unavailable, InvalidArgument: the registry's refusals.
+            NotFound, SystemFailure, InvalidArgument: the registry's refusals (``registry.errors``).
         """
         ref = Reference.parse(name)
         if tag:

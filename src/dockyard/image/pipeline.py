@@ -20,7 +20,8 @@ again, from its stored blob, once they are.
 
 Progress reads as dockerd's: ``Pulling fs layer`` / ``Waiting`` / ``Downloading`` /
 ``Verifying Checksum`` / ``Download complete`` / ``Extracting`` / ``Pull complete``, with ``Pull
-complete`` in layer order.
+complete`` in layer order. A blob that does not match its descriptor (digest, length) fails the
+pull as dockerd's does: ``filesystem layer verification failed for digest <digest>``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from dockyard.image.snapshots import LayerPreparation, Snapshotter
 from dockyard.image.unpack import LowersNeeded, unpack_in_child, unpack_in_thread
 from dockyard.oci.digest import Digest, DigestMismatch
 from dockyard.oci.image_spec import Descriptor
-from dockyard.registry import Reference
+from dockyard.registry import Reference, VerificationFailed
 from dockyard.util.locks import KeyedLocks
 
 if TYPE_CHECKING:
@@ -182,7 +183,12 @@ class LayerPipeline:
                 channel.emit(Progress(status="Verifying Checksum", id=layer.short))
                 await asyncio.to_thread(ingest.commit)
             except BaseException as exc:
-                if isinstance(exc, DigestMismatch | InvalidArgument):
+                if isinstance(exc, DigestMismatch) and not isinstance(exc, VerificationFailed):
+                    # Wrong digest, wrong length, too many bytes: one verdict, in dockerd's words.
+                    failure = VerificationFailed("filesystem layer", layer.desc.digest, exc.actual)
+                    ingest.fail(failure)
+                    raise failure from exc
+                if isinstance(exc, InvalidArgument):
                     ingest.fail(exc)  # proven wrong: the bytes go
                 else:
                     ingest.close()  # interrupted: the bytes stay for a resume

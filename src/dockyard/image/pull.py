@@ -51,7 +51,7 @@ from dockyard.oci.image_spec import (
     parse_manifest_or_index,
     select_platform,
 )
-from dockyard.registry import Reference
+from dockyard.registry import Reference, VerificationFailed
 from dockyard.util.locks import KeyedLocks
 
 if TYPE_CHECKING:
@@ -110,8 +110,11 @@ class Puller:
         """Pull one tag or digest (a bare name means ``latest``), yielding Docker's progress.
 
         Raises (from the iterator):
-            NotFound, Unauthorized, Unavailable: the registry's answer, in Docker's words.
-            InvalidArgument: bad content (digest mismatch, wrong diff IDs, malformed documents).
+            NotFound: the registry has no such image (Docker's "manifest for ... not found").
+            SystemFailure: any other refusal or failure of the registry (credentials, 429, 5xx,
+                unreachable), in Docker's words (``registry.errors``: dockerd answers 500).
+            InvalidArgument: bad content (``VerificationFailed`` for a digest mismatch, wrong
+                diff IDs, malformed documents).
         """
         named = ref.with_default_tag()
 
@@ -203,10 +206,13 @@ class Puller:
         if desc.size > MAX_CONFIG_SIZE:
             raise InvalidArgument(f"invalid image config: {desc.size} bytes is more than {MAX_CONFIG_SIZE}")
         buffer = bytearray()
-        async for chunk in self._registry.fetch_blob(ref, desc, auth=auth):
-            buffer += chunk
-            if len(buffer) > desc.size:
-                raise DigestMismatch(desc.digest, detail=f"more than the {desc.size} bytes declared")
+        try:
+            async for chunk in self._registry.fetch_blob(ref, desc, auth=auth):
+                buffer += chunk
+                if len(buffer) > desc.size:
+                    raise DigestMismatch(desc.digest, detail=f"more than the {desc.size} bytes declared")
+        except DigestMismatch as exc:  # moby's words for a config that is not what was asked for
+            raise VerificationFailed("image config", desc.digest, exc.actual) from exc
         data = bytes(buffer)
         await asyncio.to_thread(self._content.add, data, desc.digest)
         return data

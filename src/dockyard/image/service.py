@@ -132,8 +132,9 @@ class ImageService:
     ) -> AsyncIterator[Progress]:
         """Pull ``ref`` (a bare name means ``:latest``), yielding Docker's progress events.
 
-        Raises (from the iterator): the registry's errors (NotFound, Unauthorized, Unavailable)
-        in Docker's words; InvalidArgument for bad content (digests, diff IDs, documents).
+        Raises (from the iterator): the registry's errors (NotFound, or SystemFailure for any
+        other refusal) in Docker's words; InvalidArgument for bad content (digests, diff IDs,
+        documents).
         """
         return self._puller().pull(ref, platform=platform, auth=auth)
 

@@ -19,6 +19,7 @@ from dockyard.registry.errors import (
     RegistryNotFound,
     RegistryRequestError,
     RegistryUnavailable,
+    VerificationFailed,
 )
 from dockyard.registry.reference import DEFAULT_DOMAIN, DEFAULT_TAG, Reference
 from dockyard.registry.transport import TransportError
@@ -38,4 +39,5 @@ __all__ = [
     "RegistryRequestError",
     "RegistryUnavailable",
     "TransportError",
+    "VerificationFailed",
 ]

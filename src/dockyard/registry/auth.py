@@ -33,7 +33,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.errors import InvalidArgument, Unauthorized
+from dockyard.errors import InvalidArgument
+from dockyard.registry.errors import RegistryAuthError
 from dockyard.util import jsoncodec
 
 __all__ = [
@@ -291,17 +292,17 @@ def parse_token_response(body: bytes) -> TokenResponse:
     """Parse a token endpoint's JSON (``token`` or ``access_token``, ``expires_in``).
 
     Raises:
-        Unauthorized: not JSON, or no token in it.
+        RegistryAuthError: not JSON, or no token in it.
     """
     try:
         doc = jsoncodec.loads(body)
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
-        raise Unauthorized("unable to decode token response")
+        raise RegistryAuthError("unable to decode token response")
     token = doc.get("token") or doc.get("access_token")
     if not isinstance(token, str) or not token:
-        raise Unauthorized("authorization server did not include a token in the response")
+        raise RegistryAuthError("authorization server did not include a token in the response")
     expires = doc.get("expires_in")
     lifetime = float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else 0.0
     return TokenResponse(token, max(lifetime, MIN_TOKEN_LIFETIME))
@@ -328,8 +329,8 @@ class TokenCache:
         """A valid token for ``request``, fetched at most once at a time per key.
 
         Raises:
-            Unauthorized: the realm refused the credentials or answered garbage.
-            Unavailable: the realm could not be reached.
+            RegistryAuthError: the realm refused the credentials or answered garbage.
+            RegistryUnavailable: the realm could not be reached.
         """
         if request.credentials is not None and request.credentials.registry_token:
             return request.credentials.registry_token

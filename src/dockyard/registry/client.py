@@ -37,6 +37,7 @@ from dockyard.oci.digest import Digest, DigestMismatch, Verifier
 from dockyard.oci.image_spec import Descriptor
 from dockyard.registry.auth import AuthConfig
 from dockyard.registry.endpoints import HUB_REGISTRY, RegistryConfig
+from dockyard.registry.errors import VerificationFailed
 from dockyard.registry.reference import Reference
 from dockyard.registry.session import RegistrySession
 from dockyard.registry.transport import Reply, TransportError
@@ -89,9 +90,10 @@ class RegistryClient:
         Raises:
             RegistryNotFound: no such manifest or repository, or pull access denied (Docker's
                 "manifest for x:latest not found: manifest unknown: manifest unknown").
-            RegistryAuthError, RegistryUnavailable: credentials refused; registry unreachable,
-                overloaded or failing after retries.
-            DigestMismatch: the bytes do not hash to the requested or announced digest.
+            RegistryAuthError, RegistryUnavailable: credentials refused; registry unreachable
+                (connection failures are retried), overloaded or failing (429 and 5xx are not).
+            VerificationFailed: the bytes do not hash to the requested or announced digest (a
+                ``DigestMismatch``, in dockerd's words).
             InvalidArgument: oversized, or a schema 1 manifest (Docker's message).
         """
         ref = ref.with_default_tag()
@@ -106,7 +108,7 @@ class RegistryClient:
             auth=auth,
             ok=range(100, 600),
             headers={"Accept": ACCEPT_MANIFESTS},
-            retry_statuses=frozenset(),  # the GET retries, and can say what went wrong
+            retry_statuses=frozenset(),  # the GET says what went wrong
         )
         await head.aclose()
         described = _described(head, ref) if 200 <= head.status < 300 else None
@@ -121,11 +123,13 @@ class RegistryClient:
             await reply.aclose()
         digest = Digest.from_bytes(body, ref.digest.algorithm if ref.digest else "sha256")
         if ref.digest is not None and digest != ref.digest:
-            raise DigestMismatch(ref.digest, digest, detail="manifest")
+            raise VerificationFailed("manifest", ref.digest, digest)
         if announced:
+            # dockerd 20.10 does not check a tag's manifest against the header; we refuse it, in
+            # the words moby uses for a manifest pulled by digest.
             claimed = Digest.parse(announced.strip())
             if claimed.algorithm == digest.algorithm and claimed != digest:
-                raise DigestMismatch(claimed, digest, detail="manifest does not match Docker-Content-Digest")
+                raise VerificationFailed("manifest", claimed, digest)
         media_type = _manifest_media_type(content_type, body)
         self._remember(ref, digest, body)
         return Descriptor(media_type=media_type, digest=digest, size=len(body))
@@ -137,7 +141,8 @@ class RegistryClient:
 
         Raises:
             InvalidArgument: ``desc.size`` is over 4 MiB.
-            DigestMismatch: wrong length or wrong digest.
+            VerificationFailed: wrong length or wrong digest (``manifest verification failed for
+                digest <digest>``).
             RegistryNotFound, RegistryAuthError, RegistryUnavailable: as for ``resolve``.
         """
         if desc.size > image_spec.MAX_MANIFEST_SIZE:
@@ -155,9 +160,11 @@ class RegistryClient:
             async for chunk in reply.chunks():
                 verifier.update(chunk)
                 body += chunk
+            verifier.verify()
+        except DigestMismatch as exc:
+            raise VerificationFailed("manifest", desc.digest, exc.actual) from exc
         finally:
             await reply.aclose()
-        verifier.verify()
         self._remember(ref, desc.digest, bytes(body))
         return bytes(body)
 
@@ -166,8 +173,18 @@ class RegistryClient:
     ) -> Reply:
         path = f"/v2/{ref.path}/manifests/{target}"
         headers = {"Accept": ACCEPT_MANIFESTS}
+        # A 429 or 5xx on a manifest fails the pull at once, as in dockerd, whose distribution
+        # client does not retry manifest requests (only layer downloads are retried, each with
+        # "Retrying in N seconds"): a rate-limited user learns it now, not after a backoff.
         return await self._session.call(
-            ref, "GET", path, auth=auth, ok={200}, headers=headers, error_ref=error_ref
+            ref,
+            "GET",
+            path,
+            auth=auth,
+            ok={200},
+            headers=headers,
+            error_ref=error_ref,
+            retry_statuses=frozenset(),
         )
 
     def _remember(self, ref: Reference, digest: Digest, body: bytes) -> None:

@@ -15,10 +15,24 @@ way moby builds them, in two steps:
 2. **A pull translates the first error** (moby's ``TranslatePullError``): DENIED becomes ``pull
    access denied for <name>, repository does not exist or may require 'docker login': ...``,
    MANIFEST_UNKNOWN ``manifest for <name:tag> not found: ...`` and NAME_UNKNOWN ``repository
-   <name> not found: ...``, all "not found" to the API.
+   <name> not found: ...``, all "not found" to the API. Only an error that carries a detail or
+   its own message is translated: distribution's client turns a bare one (default message, no
+   detail) into an ``errcode.ErrorCode``, not an ``errcode.Error``, and ``TranslatePullError``
+   matches only the latter, so dockerd reports it as its bare code (``name unknown``).
 
 Transport failures read like Go's ``url.Error``: ``Get "http://127.0.0.1:1/v2/": dial tcp
 127.0.0.1:1: connect: connection refused``.
+
+**Status codes** (the kinds below; ``api/errors.py`` maps kinds to statuses). A pull answers 404
+for the three translated "not found" errors and 500 for every other registry failure, whatever
+the registry said: ``TranslatePullError`` wraps all the rest in ``errdefs.Unknown``. That
+includes a refused connection, a 429 or 5xx, and missing or refused credentials, which must not
+be a 401: the docker CLI takes a 401 from the daemon as its cue to start an interactive login.
+So ``RegistryAuthError`` and ``RegistryUnavailable`` are ``SystemFailure`` kinds, and 401 and
+503 stay the daemon's own (its ``/auth`` endpoint; its own shutdown). Outside a pull (pushes,
+token requests) moby's API takes the status from the distribution error code
+(``statusCodeFromDistributionError``): malformed-request codes are 400, unknown ones 404; a push
+reports them inside its progress stream, where no status is seen.
 """
 
 from __future__ import annotations
@@ -26,10 +40,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemFailure, Unauthorized, Unavailable
-from dockyard.registry.auth import Challenge
+from dockyard.errors import DockyardError, InvalidArgument, NotFound, SystemFailure
+from dockyard.oci.digest import Digest, DigestMismatch
 from dockyard.registry.reference import Reference
 from dockyard.util import jsoncodec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.registry.auth import Challenge  # auth raises RegistryAuthError: no import cycle
 
 __all__ = [
     "CODE_MESSAGES",
@@ -39,6 +57,7 @@ __all__ = [
     "RegistryNotFound",
     "RegistryRequestError",
     "RegistryUnavailable",
+    "VerificationFailed",
     "error_from_response",
     "parse_error_body",
 ]
@@ -68,6 +87,7 @@ CODE_MESSAGES = {
 """distribution's error codes and their default messages (``errcode/register.go``)."""
 
 _NOT_FOUND_CODES = frozenset({"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "BLOB_UPLOAD_UNKNOWN"})
+_PULL_NOT_FOUND_CODES = frozenset({"DENIED", "MANIFEST_UNKNOWN", "NAME_UNKNOWN"})  # TranslatePullError's
 _AUTH_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
 _UNAVAILABLE_CODES = frozenset({"TOOMANYREQUESTS", "UNAVAILABLE"})
 
@@ -85,20 +105,47 @@ class RegistryNotFound(_RegistryDetail, NotFound):
     """The registry has no such manifest, repository or blob, or will not say (pull denied)."""
 
 
-class RegistryAuthError(_RegistryDetail, Unauthorized):
-    """Credentials are missing, refused or insufficient for the operation."""
+class RegistryAuthError(_RegistryDetail, SystemFailure):
+    """Credentials are missing, refused or insufficient for the operation.
+
+    A ``SystemFailure`` (HTTP 500), not ``Unauthorized`` (401): it is the registry that refused,
+    and dockerd answers 500 for it. A 401 from the daemon makes ``docker pull`` start an
+    interactive login (``Cannot perform an interactive login from a non TTY device`` in a
+    script) instead of printing the registry's words. 401 is kept for the daemon's own auth.
+    """
 
 
-class RegistryUnavailable(_RegistryDetail, Unavailable):
-    """The registry cannot be reached, is overloaded (429) or failing (5xx); worth retrying."""
+class RegistryUnavailable(_RegistryDetail, SystemFailure):
+    """The registry cannot be reached, is overloaded (429) or failing (5xx).
+
+    A ``SystemFailure`` (HTTP 500), as dockerd reports it (``errdefs.Unknown``); ``Unavailable``
+    (503) means the daemon itself cannot serve (shutting down, its monitor zygote gone).
+    """
 
 
 class RegistryRequestError(_RegistryDetail, InvalidArgument):
-    """The registry refused the request as malformed (bad name, digest, manifest, range...)."""
+    """The registry refused a push or token request as malformed (bad name, digest, manifest...)."""
 
 
 class RegistryFailure(_RegistryDetail, SystemFailure):
-    """The registry failed in a way that fits no other kind (UNKNOWN, odd statuses)."""
+    """A registry failure that fits no other kind: anything a pull does not call "not found"
+    (moby's ``errdefs.Unknown``), and odd statuses or UNKNOWN codes elsewhere."""
+
+
+class VerificationFailed(DigestMismatch):
+    """Pulled content that does not match its digest, in dockerd's words.
+
+    ``what`` names the content as moby's puller does: ``filesystem layer``, ``manifest`` or
+    ``image config`` (``<what> verification failed for digest <digest>``, the digest being the one
+    the content was asked for). Users see this text in ``docker pull``; the bytes are refused
+    either way, whether the digest, the length or the ``Content-Length`` was wrong.
+    """
+
+    def __init__(self, what: str, expected: Digest, actual: Digest | None = None) -> None:
+        super().__init__(expected, actual)
+        self.message = f"{what} verification failed for digest {expected}"
+        self.args = (self.message,)
+        self.what = what
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +156,19 @@ class DistributionError:
     message: str
     has_detail: bool = False
 
+    @property
+    def is_bare(self) -> bool:
+        """Only the code: no detail, and the code's default message or none.
+
+        ``errcode.Errors.UnmarshalJSON`` keeps such an entry as an ``ErrorCode``, which prints
+        as its code in words and which ``TranslatePullError`` does not translate.
+        """
+        return not self.has_detail and self.message in ("", CODE_MESSAGES.get(self.code))
+
     def __str__(self) -> str:
         words = self.code.lower().replace("_", " ")
-        if not self.has_detail and self.message in ("", CODE_MESSAGES.get(self.code)):
-            return words  # errcode.Errors.UnmarshalJSON keeps only the code, whose text is this
+        if self.is_bare:
+            return words
         return f"{words}: {self.message}"
 
 
@@ -189,7 +245,8 @@ def error_from_response(
     """The dockyard error for an unsuccessful registry response, worded as Docker words it.
 
     ``ref`` (as the user asked for it, tag included) names the image in pull translations;
-    ``pulling`` is False for pushes, whose errors Docker shows untranslated.
+    ``pulling`` is False for pushes and token requests, whose errors Docker shows untranslated
+    and whose kinds follow the error code (see the module essay).
     """
     if not 400 <= status < 500:
         message = f"received unexpected HTTP status: {status} {reason}".rstrip()
@@ -204,6 +261,8 @@ def error_from_response(
         if first is None:
             if status == 429:
                 return RegistryUnavailable(parsed, status=status)
+            if pulling:
+                return RegistryFailure(parsed, status=status)
             return RegistryRequestError(parsed, status=status)
         errors = [first]
     else:
@@ -216,18 +275,13 @@ def _translate(
 ) -> DockyardError:
     codes = [e.code for e in errors]
     head = errors[0]
-    if pulling and ref is not None:
-        # moby's TranslatePullError looks at the first error only and logs the rest.
-        if head.code == "DENIED":
-            hint = "repository does not exist or may require 'docker login'"
-            message = f"pull access denied for {ref.familiar_name()}, {hint}: {head}"
-            return RegistryNotFound(message, status=status, codes=codes)
-        if head.code == "MANIFEST_UNKNOWN":
-            message = f"manifest for {ref.familiar_string()} not found: {head}"
-            return RegistryNotFound(message, status=status, codes=codes)
-        if head.code == "NAME_UNKNOWN":
-            message = f"repository {ref.familiar_name()} not found: {head}"
-            return RegistryNotFound(message, status=status, codes=codes)
+    translating = pulling and ref is not None
+    if ref is not None and translating and head.code in _PULL_NOT_FOUND_CODES:
+        # moby's TranslatePullError looks at the first error only (and logs the rest).
+        if not head.is_bare:
+            return RegistryNotFound(_not_found_message(head, ref), status=status, codes=codes)
+        if head.code != "DENIED":  # an untranslated "not found" is errdefs.Unknown: 500
+            return RegistryFailure(str(head), status=status, codes=codes)
     text = str(head) if len(errors) == 1 else "errors:\n" + "".join(f"{e}\n" for e in errors)
     if head.code in _NOT_FOUND_CODES:
         return RegistryNotFound(text, status=status, codes=codes)
@@ -235,6 +289,16 @@ def _translate(
         return RegistryAuthError(text, status=status, codes=codes)
     if head.code in _UNAVAILABLE_CODES:
         return RegistryUnavailable(text, status=status, codes=codes)
-    if head.code == "UNKNOWN":
-        return RegistryFailure(text, status=status, codes=codes)
+    if head.code == "UNKNOWN" or translating:
+        return RegistryFailure(text, status=status, codes=codes)  # in a pull, errdefs.Unknown: 500
     return RegistryRequestError(text, status=status, codes=codes)
+
+
+def _not_found_message(head: DistributionError, ref: Reference) -> str:
+    """moby's ``notFoundError``: the pull's own words, then the registry's error."""
+    if head.code == "DENIED":
+        hint = "repository does not exist or may require 'docker login'"
+        return f"pull access denied for {ref.familiar_name()}, {hint}: {head}"
+    if head.code == "MANIFEST_UNKNOWN":
+        return f"manifest for {ref.familiar_string()} not found: {head}"
+    return f"repository {ref.familiar_name()} not found: {head}"

@@ -15,7 +15,8 @@ One request, start to finish:
    another scope, or calls the token invalid, gets one fresh token and one more try. With a
    Basic challenge and no credentials the request is not sent: Docker says ``no basic auth
    credentials``.
-4. **Send** through ``transport.HttpSession``, retrying connection failures, 5xx and 429.
+4. **Send** through ``transport.HttpSession``, retrying connection failures, and 5xx and 429
+   unless the caller says otherwise (manifest requests do: dockerd fails them at once).
 5. **Translate** a refusal into ``registry.errors``, in Docker's words. Only challenges from the
    registry's own origin count; a host we were redirected to cannot ask for credentials.
 """

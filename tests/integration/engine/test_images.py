@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from dockyard.engine import Engine, HostConfig, Progress
-from dockyard.errors import ImageInUse, NotFound, Unauthorized, Unavailable
+from dockyard.errors import ImageInUse, NotFound
+from dockyard.registry import RegistryAuthError, RegistryUnavailable
 from tests.integration.engine.conftest import Engines, create
 from tests.support import oci_layouts
 from tests.support.evil_registry import EvilRegistry, open_evil_registry, refused_host
@@ -136,7 +137,7 @@ async def test_an_unknown_image_is_refused_before_any_progress(
 async def test_a_registry_nobody_listens_on_is_refused_before_any_progress(engines1: Engines) -> None:
     engine = await engines1.open(load=False)
     host = refused_host()
-    with pytest.raises(Unavailable) as info:
+    with pytest.raises(RegistryUnavailable) as info:  # a SystemFailure: HTTP 500, as dockerd answers
         await _first_message(engine, f"{host}/x:latest")
     assert str(info.value) == f'Get "http://{host}/v2/": dial tcp {host}: connect: connection refused'
 
@@ -147,11 +148,11 @@ async def test_a_registry_nobody_listens_on_is_refused_before_any_progress(engin
         pytest.param(
             "locked_registry",
             "library/alpine",
-            Unauthorized,
+            RegistryAuthError,
             r"no basic auth credentials$",
             id="401",
         ),
-        pytest.param("evil", "status/429", Unavailable, r"^toomanyrequests: ", id="429"),
+        pytest.param("evil", "status/429", RegistryUnavailable, r"^toomanyrequests: ", id="429"),
     ],
 )
 async def test_a_refusing_registry_is_refused_before_any_progress(

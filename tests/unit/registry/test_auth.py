@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import InvalidArgument, Unauthorized
-from dockyard.registry import AuthConfig
+from dockyard.errors import InvalidArgument, SystemFailure
+from dockyard.registry import AuthConfig, RegistryAuthError
 from dockyard.registry.auth import (
     Challenge,
     TokenCache,
@@ -109,9 +109,10 @@ def test_docker_config_lookup(tmp_path: Path) -> None:
 def test_token_response_forms() -> None:
     assert parse_token_response(b'{"token":"a","expires_in":300}') == TokenResponse("a", 300.0)
     assert parse_token_response(b'{"access_token":"b"}') == TokenResponse("b", 60.0)
-    with pytest.raises(Unauthorized, match="unable to decode token response"):
+    with pytest.raises(RegistryAuthError, match="unable to decode token response") as caught:
         parse_token_response(b"<html>")
-    with pytest.raises(Unauthorized, match="did not include a token"):
+    assert isinstance(caught.value, SystemFailure)  # the registry refused, not the daemon: 500
+    with pytest.raises(RegistryAuthError, match="did not include a token"):
         parse_token_response(b"{}")
 
 

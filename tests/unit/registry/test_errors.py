@@ -13,7 +13,16 @@ import httpx
 import pytest
 
 from dockyard.errors import InvalidArgument, NotFound, SystemFailure, Unauthorized, Unavailable
-from dockyard.registry import Reference, RegistryConfig
+from dockyard.registry import (
+    Reference,
+    RegistryAuthError,
+    RegistryClient,
+    RegistryConfig,
+    RegistryFailure,
+    RegistryNotFound,
+    RegistryRequestError,
+    RegistryUnavailable,
+)
 from dockyard.registry.auth import Challenge
 from dockyard.registry.errors import DistributionError, error_from_response
 from dockyard.registry.transport import transport_error
@@ -32,6 +41,7 @@ DENIED_CHALLENGE = Challenge("bearer", {"realm": "https://auth", "error": "insuf
 
 MANIFEST_UNKNOWN = _body(("MANIFEST_UNKNOWN", "manifest unknown", {"Tag": "latest"}))
 NAME_UNKNOWN = _body(("NAME_UNKNOWN", "repository name not known to registry", {"n": 1}))
+BARE_NAME_UNKNOWN = _body(("NAME_UNKNOWN", "repository name not known to registry", None))
 UNAUTHORIZED = _body(("UNAUTHORIZED", "authentication required", [{"a": 1}]))
 PULL_DENIED = "pull access denied for x, repository does not exist or may require 'docker login': "
 BLOB_UNKNOWN = "blob unknown: blob unknown to registry"
@@ -42,44 +52,65 @@ NO_DETAILS = "no error details found in HTTP response body"
 
 CASES = [
     # id, status, reason, body, challenges, ref, pulling, kind, message
-    ("manifest-unknown", 404, "Not Found", MANIFEST_UNKNOWN, (), REF, True, NotFound,
+    ("manifest-unknown", 404, "Not Found", MANIFEST_UNKNOWN, (), REF, True, RegistryNotFound,
      "manifest for 127.0.0.1:5000/x:latest not found: manifest unknown: manifest unknown"),
     ("denied-hub", 401, "Unauthorized", _body(("UNAUTHORIZED", "authentication required", [])),
-     (DENIED_CHALLENGE,), HUB, True, NotFound,
+     (DENIED_CHALLENGE,), HUB, True, RegistryNotFound,
      PULL_DENIED + "denied: requested access to the resource is denied"),
-    ("denied-body", 403, "Forbidden", _body(("DENIED", "requested access to the resource is denied", None)),
-     (), HUB, True, NotFound, PULL_DENIED + "denied"),
-    ("name-unknown", 404, "Not Found", NAME_UNKNOWN, (), REF, True, NotFound,
+    ("denied-body", 403, "Forbidden", _body(("DENIED", "requested access to the resource is denied", [])),
+     (), HUB, True, RegistryNotFound, PULL_DENIED + "denied: requested access to the resource is denied"),
+    ("name-unknown", 404, "Not Found", NAME_UNKNOWN, (), REF, True, RegistryNotFound,
      "repository 127.0.0.1:5000/x not found: name unknown: repository name not known to registry"),
+    # A bare code (default message, no detail) is an errcode.ErrorCode, which moby's
+    # TranslatePullError does not translate: dockerd says only the code, and answers 500.
+    ("name-unknown-bare", 404, "Not Found", BARE_NAME_UNKNOWN, (), REF, True, RegistryFailure,
+     "name unknown"),
+    ("manifest-unknown-bare", 404, "Not Found", _body(("MANIFEST_UNKNOWN", "manifest unknown", None)),
+     (), REF, True, RegistryFailure, "manifest unknown"),
+    ("denied-bare", 403, "Forbidden", _body(("DENIED", "requested access to the resource is denied", None)),
+     (), HUB, True, RegistryAuthError, "denied"),
     ("toomanyrequests", 429, "Too Many Requests",
-     _body(("TOOMANYREQUESTS", "You have reached your pull rate limit.", None)), (), HUB, True, Unavailable,
-     "toomanyrequests: You have reached your pull rate limit."),
-    ("500", 500, "Internal Server Error", b"oops", (), REF, True, Unavailable,
+     _body(("TOOMANYREQUESTS", "You have reached your pull rate limit.", None)), (), HUB, True,
+     RegistryUnavailable, "toomanyrequests: You have reached your pull rate limit."),
+    ("500", 500, "Internal Server Error", b"oops", (), REF, True, RegistryUnavailable,
      "received unexpected HTTP status: 500 Internal Server Error"),
-    ("503", 503, "Service Unavailable", b"", (), REF, True, Unavailable,
+    ("503", 503, "Service Unavailable", b"", (), REF, True, RegistryUnavailable,
      "received unexpected HTTP status: 503 Service Unavailable"),
-    ("unauthorized", 401, "Unauthorized", UNAUTHORIZED, (), REF, True, Unauthorized,
+    ("unauthorized", 401, "Unauthorized", UNAUTHORIZED, (), REF, True, RegistryAuthError,
      "unauthorized: authentication required"),
-    ("401-no-body", 401, "Unauthorized", b"", (), REF, True, Unauthorized,
+    ("401-no-body", 401, "Unauthorized", b"", (), REF, True, RegistryAuthError,
      "unauthorized: authentication required"),
     ("invalid-token", 401, "Unauthorized", b"", (Challenge("bearer", {"error": "invalid_token"}),), REF, True,
-     Unauthorized, "unauthorized: authentication required"),
+     RegistryAuthError, "unauthorized: authentication required"),
     ("details-compat", 401, "Unauthorized", b'{"details":"incorrect username or password"}', (), None, False,
-     Unauthorized, "unauthorized: incorrect username or password"),
-    ("429-html", 429, "Too Many Requests", b"<html>slow down</html>", (), REF, True, Unavailable,
+     RegistryAuthError, "unauthorized: incorrect username or password"),
+    ("429-html", 429, "Too Many Requests", b"<html>slow down</html>", (), REF, True, RegistryUnavailable,
      'error parsing HTTP 429 response body: invalid character \'<\' looking for beginning of value: '
      '"<html>slow down</html>"'),
-    ("404-empty-errors", 404, "Not Found", b'{"errors":[]}', (), REF, True, InvalidArgument,
+    ("404-empty-errors-pull", 404, "Not Found", b'{"errors":[]}', (), REF, True, RegistryFailure,
      f'error parsing HTTP 404 response body: {NO_DETAILS}: "{{\\"errors\\":[]}}"'),
-    ("unknown-code", 400, "Bad Request", _body(("WEIRD", "strange", None)), (), REF, True, SystemFailure,
+    ("404-empty-errors-push", 404, "Not Found", b'{"errors":[]}', (), REF, False, RegistryRequestError,
+     f'error parsing HTTP 404 response body: {NO_DETAILS}: "{{\\"errors\\":[]}}"'),
+    ("unknown-code", 400, "Bad Request", _body(("WEIRD", "strange", None)), (), REF, True, RegistryFailure,
      "unknown: strange"),
+    ("name-invalid-pull", 400, "Bad Request", _body(("NAME_INVALID", "bad name", {"x": 1})), (), REF, True,
+     RegistryFailure, "name invalid: bad name"),
     ("manifest-invalid-push", 400, "Bad Request", _body(("MANIFEST_INVALID", "manifest invalid", {"x": 1})),
-     (), REF, False, InvalidArgument, "manifest invalid: manifest invalid"),
+     (), REF, False, RegistryRequestError, "manifest invalid: manifest invalid"),
     ("denied-push", 403, "Forbidden", _body(("DENIED", "requested access to the resource is denied", [])),
-     (), REF, False, Unauthorized, "denied: requested access to the resource is denied"),
-    ("two-errors", 400, "Bad Request", TWO_BLOBS, (), REF, False, NotFound,
+     (), REF, False, RegistryAuthError, "denied: requested access to the resource is denied"),
+    ("two-errors", 400, "Bad Request", TWO_BLOBS, (), REF, False, RegistryNotFound,
      f"errors:\n{BLOB_UNKNOWN}\n{BLOB_UNKNOWN}\n"),
 ]  # fmt: skip
+
+# What each kind answers over the API (api/errors.py maps kinds): a pull is 404 or 500.
+STATUS_KIND = {
+    RegistryNotFound: NotFound,
+    RegistryFailure: SystemFailure,
+    RegistryAuthError: SystemFailure,
+    RegistryUnavailable: SystemFailure,
+    RegistryRequestError: InvalidArgument,
+}
 
 
 @pytest.mark.parametrize(
@@ -100,7 +131,9 @@ def test_error_messages_are_dockers(
     error = error_from_response(
         status=status, reason=reason, body=body, challenges=challenges, ref=ref, pulling=pulling
     )
-    assert isinstance(error, kind)
+    assert type(error) is kind
+    assert isinstance(error, STATUS_KIND[kind])
+    assert not isinstance(error, Unauthorized | Unavailable)  # 401 and 503 are the daemon's own
     assert str(error) == message
     assert getattr(error, "status", None) == status
 
@@ -142,7 +175,8 @@ def test_transport_errors_read_like_go(cause: BaseException, url: str, message: 
     if isinstance(cause, ssl.SSLError):
         cause.reason = "WRONG_VERSION_NUMBER"
     error = transport_error(_chained(cause), "GET", url)
-    assert isinstance(error, Unavailable)
+    assert isinstance(error, RegistryUnavailable)
+    assert isinstance(error, SystemFailure)  # dockerd answers a pull that cannot connect with 500
     assert str(error) == message
 
 
@@ -163,7 +197,7 @@ def test_a_refused_ping_fails_at_once_with_dockers_message(config: RegistryConfi
 
     registry = FakeRegistry(faults=[refuse])
     slow = RegistryConfig(retry_backoff=30.0, certs_dir=config.certs_dir)  # a retry would hang the test
-    with pytest.raises(Unavailable) as info:
+    with pytest.raises(RegistryUnavailable) as info:
         run(asyncio.wait_for(client_for(registry, slow).resolve(Reference.parse("127.0.0.1:1/x")), 10))
     assert (
         str(info.value) == 'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused'
@@ -205,50 +239,71 @@ def test_a_refused_manifest_request_is_retried(registry: FakeRegistry, config: R
     assert left == [0]
 
 
-def test_5xx_is_retried_then_reported(registry: FakeRegistry, config: RegistryConfig) -> None:
-    image = Image(registry)
-    failures = []
+def _count_failures(registry: FakeRegistry, part: str, answer: Callable[[], httpx.Response]) -> list[str]:
+    """Answer every request whose path contains ``part`` with ``answer()``; returns their methods."""
+    failures: list[str] = []
 
     def fail(request: httpx.Request) -> httpx.Response | None:
-        if "/manifests/" in request.url.path:
-            failures.append(1)
-            return httpx.Response(500, text="boom")
+        if part in request.url.path:
+            failures.append(request.method)
+            return answer()
         return None
 
     registry.faults.append(fail)
-    with pytest.raises(Unavailable) as info:
+    return failures
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_on_a_manifest_fails_at_once(registry: FakeRegistry, config: RegistryConfig, status: int) -> None:
+    """dockerd does not retry manifest requests: a failing registry is reported at once."""
+    image = Image(registry)
+    failures = _count_failures(registry, "/manifests/", lambda: httpx.Response(status, text="boom"))
+    with pytest.raises(RegistryUnavailable) as info:
         run(client_for(registry, config).resolve(image.ref))
-    assert str(info.value) == "received unexpected HTTP status: 500 Internal Server Error"
-    assert len(failures) == 1 + config.max_attempts  # one HEAD, then the GET and its retries
+    assert str(info.value).startswith(f"received unexpected HTTP status: {status} ")
+    assert failures == ["HEAD", "GET"]  # the GET only asks why the HEAD failed
 
 
-@pytest.mark.parametrize("status", [429, 502, 503])
-def test_transient_statuses_are_retried_until_success(
+def test_429_on_a_manifest_fails_at_once_in_the_registrys_words(
+    registry: FakeRegistry, config: RegistryConfig
+) -> None:
+    image = Image(registry)
+    body = {"errors": [{"code": "TOOMANYREQUESTS", "message": "You have reached your pull rate limit."}]}
+    failures = _count_failures(registry, "/manifests/", lambda: httpx.Response(429, json=body))
+    with pytest.raises(RegistryUnavailable) as info:
+        run(client_for(registry, config).resolve(image.ref))
+    assert str(info.value) == "toomanyrequests: You have reached your pull rate limit."
+    assert failures == ["HEAD", "GET"]
+
+
+async def _read_blob(client: RegistryClient, image: Image, index: int) -> bytes:
+    desc = image.parsed().layers[index]
+    return b"".join([chunk async for chunk in client.fetch_blob(image.ref, desc)])
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+def test_transient_statuses_on_a_blob_are_retried_until_success(
     registry: FakeRegistry, config: RegistryConfig, status: int
 ) -> None:
     image = Image(registry)
-    left = [2]
-
-    def flaky(request: httpx.Request) -> httpx.Response | None:
-        if "/manifests/" in request.url.path and left[0]:
-            left[0] -= 1
-            return httpx.Response(status, headers={"Retry-After": "0"}, json={"errors": []})
-        return None
-
-    registry.faults.append(flaky)
-    desc = run(client_for(registry, config).resolve(image.ref))
-    assert str(desc.digest) == image.manifest_digest
-
-
-def test_429_with_registry_message_after_retries(registry: FakeRegistry, config: RegistryConfig) -> None:
-    image = Image(registry)
-    body = {"errors": [{"code": "TOOMANYREQUESTS", "message": "You have reached your pull rate limit."}]}
-    registry.faults.append(
-        lambda request: httpx.Response(429, json=body) if "/manifests/" in request.url.path else None
+    blob = str(image.parsed().layers[1].digest)
+    left = _fail_twice(
+        registry, blob, lambda: httpx.Response(status, headers={"Retry-After": "0"}, json={"errors": []})
     )
-    with pytest.raises(Unavailable) as info:
-        run(client_for(registry, config).resolve(image.ref))
-    assert str(info.value) == "toomanyrequests: You have reached your pull rate limit."
+    assert run(_read_blob(client_for(registry, config), image, 1)) == image.layers[1]
+    assert left == [0]
+
+
+def test_a_blob_that_keeps_failing_is_reported_after_its_retries(
+    registry: FakeRegistry, config: RegistryConfig
+) -> None:
+    image = Image(registry)
+    failures = _count_failures(registry, "/blobs/", lambda: httpx.Response(503, text="busy"))
+    with pytest.raises(
+        RegistryUnavailable, match=r"^received unexpected HTTP status: 503 Service Unavailable$"
+    ):
+        run(_read_blob(client_for(registry, config), image, 0))
+    assert len(failures) == config.max_attempts
 
 
 def test_redirect_loop_stops_after_ten(registry: FakeRegistry, config: RegistryConfig) -> None:
@@ -260,6 +315,6 @@ def test_redirect_loop_stops_after_ten(registry: FakeRegistry, config: RegistryC
         return None
 
     registry.faults.append(loop)
-    with pytest.raises(Unavailable, match="stopped after 10 redirects"):
+    with pytest.raises(RegistryUnavailable, match="stopped after 10 redirects"):
         run(client_for(registry, config).resolve(image.ref))
     assert HOST in str(image.ref)
