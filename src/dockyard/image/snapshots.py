@@ -34,6 +34,7 @@ from pathlib import Path
 
 from dockyard.errors import Conflict, NotFound, SystemFailure
 from dockyard.image import schema
+from dockyard.image.archive import tree_size
 from dockyard.image.initlayer import populate_init_layer
 from dockyard.image.mount import Mount
 from dockyard.util import libc
@@ -382,24 +383,13 @@ def _remove_tree(path: Path) -> None:
 
 
 def directory_size(root: Path) -> int:
-    """Sum of ``st_size`` of every non-directory under ``root``, counting each inode once."""
-    seen: set[int] = set()
-    total = 0
-    stack = [str(root)]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif st.st_ino not in seen:
-                seen.add(st.st_ino)
-                total += st.st_size
-    return total
+    """Sum of ``st_size`` of every non-directory under ``root``, counting each inode once
+    (``archive.tree_size``: moby's ``directory.Size``); 0 if ``root`` is gone."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    try:
+        return tree_size(fd)
+    finally:
+        os.close(fd)

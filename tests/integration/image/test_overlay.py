@@ -43,6 +43,10 @@ def test_whiteouts_and_opaque_directories_hide_lower_content(data_root: Path, mo
     assert whiteout.st_rdev == 0
     assert os.getxattr(service.snapshots.fs(top) / "opq", "trusted.overlay.opaque") == b"y"
 
+    # dockerd's sizes (directory.Size per layer): whiteouts are 0-byte devices, directories 0.
+    assert [snap.size for snap in service.snapshots.chain(top.key)] == [len("4"), len("123")]
+    assert service.get("img").size == 4
+
     service.mount_rootfs(CID, mountpoint)
     try:
         assert not (mountpoint / "etc/gone").exists()
@@ -56,6 +60,7 @@ def test_whiteouts_and_opaque_directories_hide_lower_content(data_root: Path, mo
 def test_the_writable_layer_survives_unmount_until_rm(data_root: Path, mountpoint: Path) -> None:
     service = pulled(data_root, [[d("bin"), f("bin/sh", b"#!", mode=0o755), s("bin/ash", "sh")]])
     image = service.get("img")
+    assert image.size == len("#!") + len("sh")  # a symlink counts its target's length, as in dockerd
     service.create_rootfs(CID, image)
 
     service.mount_rootfs(CID, mountpoint)

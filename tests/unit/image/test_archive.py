@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.image.archive import ApplyOptions, apply_layer, clean_name
+from dockyard.image.archive import ApplyOptions, apply_layer, clean_name, tree_size
 from dockyard.image.compression import LayerFormatError
-from tests.unit.image.tarfixtures import BREAKOUTS, Breakout, compress, d, f, h, layer_tar, s, sha256
+from tests.unit.image.tarfixtures import BREAKOUTS, Breakout, Entry, compress, d, f, h, layer_tar, s, sha256
 
 KEEP = ApplyOptions(whiteouts="keep", privileged=False)
 
@@ -99,6 +99,33 @@ def test_size_counts_hard_links_once(tmp_path: Path) -> None:
 
     assert result.size == 5
     assert (tmp_path / "layer/a").stat().st_ino == (tmp_path / "layer/b").stat().st_ino
+
+
+SIZE_CASES = [
+    # id, entries, dockerd's size (moby directory.Size of the unpacked layer)
+    ("files", [f("a", b"12345"), f("b", b"")], 5),
+    ("symlink-counts-its-target", [f("a", b"12345"), s("l", "a"), s("abs", "/usr/lib/x")], 5 + 1 + 10),
+    ("utf8-symlink-target", [s("l", "caf\u00e9")], 5),
+    ("hard-link-once", [f("a", b"12345"), h("b", "a"), h("c", "b")], 5),
+    ("hard-link-to-symlink", [s("l", "target"), h("m", "l")], 6),
+    ("directories-count-nothing", [d("x"), d("x/y"), f("x/y/z", b"1")], 1),
+    ("overwritten-file", [f("a", b"123456789"), f("a", b"12")], 2),
+    ("file-replaced-by-symlink", [f("a", b"123456789"), s("a", "bb")], 2),
+    ("directory-replaced-by-file", [d("x"), f("x/inner", b"1234"), f("x", b"12")], 2),
+    ("linked-file-overwritten", [f("a", b"12345"), h("b", "a"), f("a", b"1")], 5 + 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("entries", "size"), [c[1:] for c in SIZE_CASES], ids=[c[0] for c in SIZE_CASES])
+def test_size_is_what_dockerd_measures_on_disk(tmp_path: Path, entries: list[Entry], size: int) -> None:
+    result = apply(layer_tar(entries), tmp_path / "layer")
+
+    assert result.size == size
+    fd = os.open(tmp_path / "layer", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert tree_size(fd) == size  # kept as it went, or measured: the same rule
+    finally:
+        os.close(fd)
 
 
 def test_a_later_entry_replaces_an_earlier_one(tmp_path: Path) -> None:
