@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import heapq
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,15 @@ def run_async_test(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait (real time, bounded) for work that crosses worker threads, such as a start or an exit."""
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached within 5 s")
+
+
 # --- the engine's dependencies, with behaviour -------------------------------------------------
 
 
@@ -241,13 +251,19 @@ class FakeChannel:
 
 
 class FakeMonitor:
-    """A monitor: ``start`` runs the process, ``wait`` reports its exit."""
+    """A monitor: ``start`` runs the process, ``wait`` reports its exit; ``lose`` kills it."""
 
     def __init__(self, config: MonitorConfig, process: FakeProcess) -> None:
         self.config = config
         self.process = process
         self.pid = 0
         self.sizes: list[tuple[int, int]] = []
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def lose(self) -> None:
+        """The monitor is SIGKILLed: its process runs on, unsupervised, and no record comes."""
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     async def start(self) -> int:
         if self.process.started:
@@ -277,7 +293,16 @@ class FakeMonitor:
         return channel
 
     async def wait(self) -> ExitRecord:
-        return await asyncio.shield(self.process.exit_future)
+        ended = asyncio.ensure_future(asyncio.shield(self.process.exit_future))
+        gone = asyncio.ensure_future(asyncio.shield(self.lost))
+        try:
+            await asyncio.wait((ended, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            gone.cancel()
+        if self.process.exited:  # a record written before the monitor died is still read
+            return self.process.exit_future.result()
+        raise MonitorLost(f"monitor in {self.config.monitor_dir} is gone and left no exit record")
 
 
 class FakeMonitors:
@@ -300,7 +325,7 @@ class FakeMonitors:
 
     async def connect(self, monitor_dir: Path) -> FakeMonitor:
         monitor = self.by_dir.get(str(monitor_dir))
-        if monitor is None:
+        if monitor is None or monitor.lost.done():
             raise MonitorLost(f"monitor in {monitor_dir} is gone and left no exit record")
         return monitor
 

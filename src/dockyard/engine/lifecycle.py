@@ -15,6 +15,17 @@ filesystem is made, marked ``removal_in_progress`` before it is torn down, and i
 **Events** follow dockerd's order: ``create``; ``attach``; ``start``; ``kill`` (with
 ``signal``), ``oom``, ``die`` (with ``exitCode``), ``stop``; ``destroy``. Attributes carry the
 image, the name and the container's labels.
+
+**A monitor that dies before its process** (SIGKILLed, or crashed) leaves a process nobody can
+supervise: no stdio, no reaping, no exit record. The engine then does what containerd does when
+a shim dies (``cleanupAfterDeadShim``): the runtime's ``kill --all`` and ``delete --force`` end
+the container and remove its cgroups and state, and the task's exit is recorded as killed, 137
+(the status the shim's ``delete`` reports). So the record never says "exited" of a process that
+still runs, ``rm`` and ``start`` work afterwards, and nothing is left behind. A daemon that finds
+the same situation at start-up (``recovery.py``) settles it the same way.
+
+**The network namespace** lives as long as a run: it is made at each start and released when the
+run's exit is recorded, as dockerd releases a container's sandbox when it stops.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import builtins
 import dataclasses
 import logging
 import shutil
+from collections.abc import Awaitable
 
 from dockyard.config import Paths
 from dockyard.engine import logs, netns
@@ -57,6 +69,7 @@ log = logging.getLogger(__name__)
 
 _KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the monitor to report the exit
 _CONDITIONS = ("not-running", "next-exit", "removed")
+_KILLED = 128 + 9  # the status of a task ended because its monitor was lost (containerd's shim delete)
 
 
 class ContainerLifecycle:
@@ -194,13 +207,31 @@ class ContainerLifecycle:
             record = await task.monitor.wait()
         except asyncio.CancelledError:
             raise
-        except (MonitorLost, DockyardError) as exc:
-            log.warning("monitor lost container=%s: %s", task.container_id[:12], exc)
-            now = format_time(self._clock.now())
-            record = ExitRecord(
-                exit_code=255, signal=None, oom_killed=False, started_at=now, finished_at=now, pid=task.pid
-            )
+        except DockyardError as exc:  # MonitorLost, or a record it cannot read (CorruptRecord)
+            log.warning("monitor lost container=%s, ending its task: %s", task.container_id[:12], exc)
+            container = self._store.find(task.container_id)
+            if container is None:
+                record = self._killed_record(task.pid)
+            else:
+                record = await self.end_orphaned_task(container, pid=task.pid)
         await self.handle_exit(task, record)
+
+    async def end_orphaned_task(self, container: Container, *, pid: int) -> ExitRecord:
+        """End a task whose monitor is gone (see the module essay); the exit to record (137).
+
+        Every step is idempotent and a failure of one is logged, not raised: the record must end
+        consistent whatever the runtime still knows of the container.
+        """
+        runtime = self.runtime_control(container)
+        await _quietly("kill", container.id, runtime.kill(container.id, "KILL", all=True))
+        await _quietly("delete", container.id, runtime.delete(container.id, force=True))
+        return self._killed_record(pid)
+
+    def _killed_record(self, pid: int) -> ExitRecord:
+        now = format_time(self._clock.now())
+        return ExitRecord(
+            exit_code=_KILLED, signal=9, oom_killed=False, started_at="", finished_at=now, pid=pid
+        )
 
     async def handle_exit(self, task: Task, record: ExitRecord) -> None:
         """Record that ``task`` ended with ``record``: state, events, cleanup, --rm, restart policy."""
@@ -415,18 +446,6 @@ class ContainerLifecycle:
         """The OCI runtime client of the container's runtime."""
         return self._runtimes.control(container.host_config.runtime or self._runtimes.default)
 
-    def now(self) -> float:
-        """Wall time from the engine's clock."""
-        return self._clock.now()
-
-    def note_error(self, container_id: str, message: str) -> None:
-        """Set ``State.Error`` of a container (recovery explains an exit it did not see)."""
-        container = self._store.find(container_id)
-        if container is not None:
-            self._store.update(
-                dataclasses.replace(container, state=dataclasses.replace(container.state, error=message))
-            )
-
     def settle_restarting(self, container: Container) -> None:
         """A container left ``restarting`` by a previous daemon: exited, for the policy to decide."""
         self._settle_restarting(container)
@@ -437,7 +456,8 @@ class ContainerLifecycle:
             await self._destroy(container, publish=not self._store.notes(container.id).creating)
 
     async def unmount_if_stopped(self, container: Container) -> None:
-        """A stopped container must not keep its rootfs mounted (a crash between exit and cleanup)."""
+        """A stopped container must not keep its rootfs mounted nor its network namespace (a
+        crash between exit and cleanup, or a daemon that kept namespaces until ``rm``)."""
         await self._runner.release(container.id)
 
     # --- events ---------------------------------------------------------------------------------
@@ -474,6 +494,16 @@ def _start_error(exc: DockyardError) -> DockyardError:
             f"failed to create task for container: OCI runtime create failed: {exc}", status=exc.status
         )
     return exc
+
+
+async def _quietly(step: str, container_id: str, call: Awaitable[None]) -> None:
+    """Await a runtime call whose failure must not stop the cleanup it is part of (logged)."""
+    try:
+        await call
+    except NotFound:
+        pass  # the runtime has forgotten the container already
+    except DockyardError as exc:
+        log.warning("runtime %s failed container=%s: %s", step, container_id[:12], exc)
 
 
 def _resolve(

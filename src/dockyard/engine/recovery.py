@@ -11,9 +11,11 @@ record, on its own (a failure is logged and never aborts start-up, as containerd
     loggable);
   - the monitor is gone but left its exit record: record the exit with the right code, clean
     up, apply ``--rm`` and the restart policy;
-  - neither: ask ``<runtime> state``. A process still alive without its monitor cannot be
-    supervised (no stdio, no exit record), so it is killed; either way the container is marked
-    exited (255, "monitor lost") and cleaned up.
+  - neither: the monitor died before its process (it was SIGKILLed with the daemon, say). A
+    process without its monitor cannot be supervised (no stdio, no exit record), so, as with the
+    daemon up (``lifecycle.end_orphaned_task``, containerd's ``cleanupAfterDeadShim``), the
+    runtime's ``kill --all`` and ``delete --force`` end it whatever state it is in, and the
+    exit is recorded as killed (137) and cleaned up.
 - **Stopped**: make sure its root filesystem is not left mounted.
 
 Then leftovers of containers that no longer exist (bundles, monitor directories, network
@@ -37,9 +39,7 @@ from dockyard.engine.container_service import ContainerService
 from dockyard.engine.execs import ExecService
 from dockyard.engine.restart import should_restart
 from dockyard.engine.store import ContainerStore
-from dockyard.engine.timestamps import format_time
-from dockyard.errors import DockyardError, MonitorLost, NotFound
-from dockyard.monitor import ExitRecord
+from dockyard.errors import DockyardError, MonitorLost
 
 __all__ = ["recover"]
 
@@ -101,24 +101,9 @@ async def _recover_one(
 
 
 async def _without_monitor(containers: ContainerService, container: Container) -> None:
-    runtime = containers.runtime_control(container)
-    try:
-        status = (await runtime.state(container.id)).status
-    except NotFound:
-        status = "stopped"
-    except DockyardError as exc:
-        log.warning("runtime state failed container=%s: %s", container.id[:12], exc)
-        status = "unknown"
-    if status in ("created", "running", "paused", "unknown"):
-        for step in (runtime.kill(container.id, "KILL", all=True), runtime.delete(container.id, force=True)):
-            try:
-                await step
-            except DockyardError:
-                pass
-    now = format_time(containers.now())
-    record = ExitRecord(exit_code=255, signal=None, oom_killed=False, started_at=now, finished_at=now, pid=0)
+    log.warning("monitor lost while the daemon was down container=%s, ending its task", container.id[:12])
+    record = await containers.end_orphaned_task(container, pid=container.state.pid)
     await containers.record_exit(container, record, None)
-    containers.note_error(container.id, "monitor lost while the daemon was down")
 
 
 def _sweep(store: ContainerStore, paths: Paths) -> None:

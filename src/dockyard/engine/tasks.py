@@ -8,7 +8,7 @@ leaves nothing behind on failure:
    overlay), write the container directory's ``hostname``/``hosts``/``resolv.conf``, resolve the
    user in the mounted rootfs, create the working directory inside it (fd-relative, as dockerd
    does), build the spec and write ``config.json``. Meanwhile ``netns.create_netns`` pins the
-   container's network namespace (kept across restarts; removed with the container).
+   container's network namespace for this run.
 2. **Monitor.** ``MonitorFactory.spawn`` starts ``dockyard-monitor``, which runs ``runtime
    create``; it returns once the container exists and waits for ``start``.
 3. **Attach.** Sessions waiting for this start (``docker run`` attaches first) are connected to
@@ -20,7 +20,9 @@ container deleted by the monitor) and the error propagates: the runtime's own wo
 what Docker shows after "OCI runtime create failed".
 
 The exit side is ``release``: the monitor has already run ``runtime delete``; the engine
-unmounts the rootfs. The network namespace stays for the next start.
+unmounts the rootfs and releases the network namespace, as dockerd releases a container's
+sandbox when it stops (``Daemon.releaseNetwork``); the next start makes a fresh one. Nothing of a
+stopped container stays mounted but its writable layer's files.
 """
 
 from __future__ import annotations
@@ -130,8 +132,7 @@ class TaskRunner:
             results = await asyncio.gather(prepare, self._create_netns(netns_path), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
-                if not isinstance(results[0], BaseException):
-                    await self.release(container.id)
+                await self.release(container.id)  # whichever half succeeded
                 raise failures[0]
         else:
             await prepare
@@ -237,8 +238,16 @@ class TaskRunner:
 
     # --- the end of a run -------------------------------------------------------------------
     async def release(self, container_id: str) -> None:
-        """Unmount the container's rootfs (its writable layer stays for the next start)."""
-        await asyncio.to_thread(self._unmount, container_id)
+        """Unmount the container's rootfs (its writable layer stays for the next start) and
+        release its network namespace. Idempotent."""
+        await asyncio.to_thread(self._release, container_id)
+
+    def _release(self, container_id: str) -> None:
+        self._unmount(container_id)
+        try:
+            netns.remove_netns(self._paths.netns(container_id))
+        except OSError as exc:
+            log.warning("release netns failed container=%s: %s", container_id[:12], exc)
 
     def _unmount(self, container_id: str) -> None:
         rootfs = self.rootfs(container_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from dockyard.errors import (
     NoSuchImage,
     RuntimeFailed,
 )
-from tests.support.engine_fakes import Harness, make_harness
+from tests.support.engine_fakes import Harness, eventually, make_harness
 
 
 @pytest.fixture
@@ -50,15 +49,6 @@ async def _create(h: Harness, name: str | None = None, **host: object) -> str:
 async def _settle() -> None:
     for _ in range(50):
         await asyncio.sleep(0)
-
-
-async def _eventually(check: Callable[[], bool]) -> None:
-    """Wait (real time, bounded) for work that crosses worker threads, such as a start."""
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached within 5 s")
 
 
 async def test_create_fills_dockers_defaults(h: Harness) -> None:
@@ -111,7 +101,7 @@ async def test_start_runs_and_an_exit_is_recorded_with_events(h: Harness) -> Non
     await h.containers.start("web")
     assert h.containers.get(cid).state.status is ContainerStatus.RUNNING
     h.process(cid).exit(3)
-    await _eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.EXITED)
+    await eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.EXITED)
     state = h.containers.get(cid).state
     assert (state.status, state.exit_code, state.pid) == (ContainerStatus.EXITED, 3, 0)
     assert h.actions(cid) == ["create", "start", "die"]
@@ -240,13 +230,13 @@ async def test_on_failure_restarts_with_backoff_up_to_the_cap(h: Harness) -> Non
     await h.containers.start(cid)
     for expected_count in (1, 2):
         h.process(cid).exit(1)
-        await _eventually(lambda: h.containers.get(cid).state.status is not ContainerStatus.RUNNING)
+        await eventually(lambda: h.containers.get(cid).state.status is not ContainerStatus.RUNNING)
         c = h.containers.get(cid)
         assert (c.state.status, c.state.restart_count) == (ContainerStatus.RESTARTING, expected_count)
         await h.clock.advance(1.0)
-        await _eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.RUNNING)
+        await eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.RUNNING)
     h.process(cid).exit(1)
-    await _eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.EXITED)
+    await eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.EXITED)
     assert h.containers.get(cid).state.restart_count == 2
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from dockyard.engine.container import ContainerStatus, HostConfig, RestartPolicy
 from dockyard.engine.logs import LogEntry
-from tests.support.engine_fakes import Harness, make_harness
+from tests.support.engine_fakes import Harness, eventually, make_harness
 
 
 @pytest.fixture
@@ -45,14 +45,6 @@ def _follow(h: Harness, container_id: str) -> AsyncIterator[LogEntry]:
     )
 
 
-async def _eventually(check: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached within 5 s")
-
-
 async def test_follow_ends_when_the_container_exits(h: Harness) -> None:
     cid = await _started(h)
     _log(h, cid, "one\n")
@@ -73,9 +65,9 @@ async def test_follow_ends_with_the_run_it_followed_even_when_the_policy_restart
     stream = _follow(h, cid)
     assert (await anext(stream)).data == b"first run\n"
     h.process(cid).exit(1)
-    await _eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.RESTARTING)
+    await eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.RESTARTING)
     await h.clock.advance(1)  # the backoff passes at once: restarted before the follower looks
-    await _eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.RUNNING)
+    await eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.RUNNING)
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(stream), 5)
 
@@ -84,5 +76,5 @@ async def test_following_a_stopped_container_returns_its_history(h: Harness) -> 
     cid = await _started(h)
     _log(h, cid, "only\n")
     h.process(cid).exit(0)
-    await _eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.EXITED)
+    await eventually(lambda: h.containers.get(cid).state.status is ContainerStatus.EXITED)
     assert [e.data async for e in _follow(h, cid)] == [b"only\n"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 from dockyard.engine import recovery
@@ -16,15 +14,7 @@ from dockyard.engine.container import (
     RestartPolicy,
 )
 from dockyard.engine.store import ContainerNotes
-from tests.support.engine_fakes import Harness, make_container, make_harness
-
-
-async def _eventually(check: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached within 5 s")
+from tests.support.engine_fakes import Harness, eventually, make_container, make_harness
 
 
 async def _restart(h: Harness, tmp_path: Path) -> Harness:
@@ -41,7 +31,7 @@ async def test_a_running_container_is_adopted_and_its_later_exit_recorded(tmp_pa
     assert new.containers.get(cid).state.status is ContainerStatus.RUNNING
     assert new.containers.task(cid) is not None
     h.process(cid).exit(4)
-    await _eventually(lambda: new.containers.get(cid).state.status is ContainerStatus.EXITED)
+    await eventually(lambda: new.containers.get(cid).state.status is ContainerStatus.EXITED)
     assert new.containers.get(cid).state.exit_code == 4
 
 
@@ -54,19 +44,6 @@ async def test_an_exit_while_no_daemon_watched_is_recorded(tmp_path: Path) -> No
     await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
     state = new.containers.get(cid).state
     assert (state.status, state.exit_code) == (ContainerStatus.EXITED, 9)
-
-
-async def test_a_lost_monitor_means_exited_255_with_an_error(tmp_path: Path) -> None:
-    h = make_harness(tmp_path)
-    cid = await h.run()
-    await h.containers.close()
-    h.monitors.by_dir.clear()  # the monitor was SIGKILLed and left no record
-    h.process(cid).exit(0)  # ... and the runtime has no such container any more
-    new = make_harness(tmp_path, previous=h)
-    await recovery.recover(new.containers, new.execs, store=new.store, paths=new.paths)
-    state = new.containers.get(cid).state
-    assert (state.status, state.exit_code) == (ContainerStatus.EXITED, 255)
-    assert "monitor lost" in state.error
 
 
 async def test_a_half_created_container_is_removed(tmp_path: Path) -> None:
