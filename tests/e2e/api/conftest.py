@@ -2,7 +2,7 @@
 
 No registry is needed for most tests: ``alpine`` is built from Debian's busybox-static by
 ``tests.support.oci_layouts`` and loaded through ``POST /images/load``. Pull tests use the
-session registry (``registry_with_fixtures``).
+session registry (``registry_with_fixtures``, from ``tests/e2e/conftest.py``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import pytest
 
 from tests.support.daemon import DaemonHarness
 from tests.support.oci_layouts import fixture, write_docker_save
-from tests.support.registry import registry_with_fixtures
 
-__all__ = ["load_alpine", "registry_with_fixtures"]
+__all__ = ["load_alpine"]
 
 
 @pytest.fixture(scope="session")

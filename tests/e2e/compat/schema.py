@@ -13,7 +13,11 @@ document marks ``x-nullable: true``, and the few scalars that are Go pointers in
 ``HostConfig`` or in one operation's answer but unmarked in the documents (``_GO_POINTERS``:
 dockerd 20.10 sends ``"MemorySwappiness": null``, and ``"ExitCode": null`` for an exec that has
 not ended). Other strings, numbers and booleans may not be ``null``. A hijacked
-answer (``101 UPGRADED``, for attach and exec start) has no body to validate. An error answer
+answer (``101 UPGRADED``, for attach and exec start) has no body to validate, and neither has a
+``301`` that sends an unclean path (``/containers//name/json``, docker-py's path for
+``get("/name")``) to its clean form, as Go's ServeMux does in front of every dockerd route (the
+documents cannot list it, since no template has an empty segment); the ``Location`` must be
+exactly the cleaned path. An error answer
 must be ``application/json`` and fit ``ErrorResponse`` whatever its status, because the documents
 list only some of the error statuses dockerd really sends (a 400 for an ambiguous ID prefix). This was
 calibrated by validating what Debian's dockerd 20.10 answers to the same docker-py calls against
@@ -41,7 +45,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["ApiRecorder", "EngineApi", "Exchange", "spec_version_for"]
+__all__ = ["ApiRecorder", "EngineApi", "Exchange", "clean_path", "spec_version_for"]
 
 REF = Path("/work/shared/ref")
 _VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
@@ -147,6 +151,19 @@ class EngineApi:
         self.validate(document, {"$ref": f"#/definitions/{name}"})
 
 
+def clean_path(path: str) -> str:
+    """Go's ``path.Clean`` as net/http's ServeMux applies it (a trailing slash is kept)."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    clean = "/" + "/".join(parts)
+    return clean + "/" if path.endswith("/") and clean != "/" else clean
+
+
 @functools.cache
 def engine_api(version: str) -> EngineApi:
     """The parsed document for ``version`` (parsed once per session)."""
@@ -163,6 +180,7 @@ class Exchange:
     status: int
     content_type: str
     body: bytes | None  # None for a streamed response
+    location: str = ""  # the Location header of a redirect
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"
@@ -192,6 +210,7 @@ class ApiRecorder:
                 status=response.status_code,
                 content_type=response.headers.get("Content-Type", ""),
                 body=None if streamed else response.content,
+                location=response.headers.get("Location", ""),
             )
         )
         return response
@@ -221,6 +240,13 @@ class ApiRecorder:
         assert template is not None, f"{exchange.path} is not in the v{self.api.version} document"
         if exchange.status == 101:
             assert template in ("/containers/{id}/attach", "/exec/{id}/start"), template
+            return
+        if exchange.status == 301:
+            clean = clean_path(exchange.path)
+            assert clean != exchange.path, f"301 for a clean path {exchange.path}"
+            location = urllib.parse.urlsplit(exchange.location)
+            target = _VERSION_PREFIX.sub("", urllib.parse.unquote(location.path))
+            assert target == clean, f"301 to {exchange.location}, not to {clean}"
             return
         if exchange.status >= 400:  # the documents list only some error statuses; the body is fixed
             assert exchange.content_type.startswith("application/json"), exchange.content_type

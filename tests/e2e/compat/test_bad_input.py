@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.compat.schema import engine_api
 from tests.support.daemon import DaemonHarness, HttpReply
-from tests.support.evil_registry import refused_host
+from tests.support.evil_registry import open_evil_registry, refused_host
 from tests.support.registry import FixtureRegistry, open_registry
 
 
@@ -80,14 +80,24 @@ class TestCreateBodies:
         message = _error(_raw(daemon, "POST", "/v1.45/containers/create", b'{"Image": "alpine",'), 400)
         assert message.startswith("invalid JSON: ")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a truncated create body is refused with 'invalid JSON: unexpected end of JSON input' "
-        "(json.loads' words); moby decodes with json.Decoder, whose error is 'unexpected EOF'",
-    )
     def test_truncated_json_in_mobys_words(self, daemon: DaemonHarness) -> None:
+        """moby decodes with json.Decoder, whose word for a body cut short is ``unexpected EOF``."""
         reply = _raw(daemon, "POST", "/v1.45/containers/create", b'{"Image": "alpine",')
         _error(reply, 400, "invalid JSON: unexpected EOF")
+
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            (b'{"Image": "alp', "unexpected EOF"),
+            (b'{"Image" "alpine"}', "invalid character '\"' after object key"),
+            (b'{"Image": "alpine" "Cmd": []}', "invalid character '\"' after object key:value pair"),
+            (b'{"Image": alpine}', "invalid character 'a' looking for beginning of value"),
+            (b'{"Cmd": [1 2]}', "invalid character '2' after array element"),
+            (b'{"Tty": tru}', "invalid character '}' in literal true (expecting 'e')"),
+        ],
+    )
+    def test_malformed_json_in_gos_words(self, daemon: DaemonHarness, body: bytes, message: str) -> None:
+        _error(_raw(daemon, "POST", "/v1.45/containers/create", body), 400, f"invalid JSON: {message}")
 
     def test_an_empty_body(self, daemon: DaemonHarness) -> None:
         reply = _raw(daemon, "POST", "/v1.45/containers/create", b"")
@@ -185,27 +195,38 @@ class TestRefusedPulls:
         reply = daemon.request("POST", f"/v1.45/images/create?fromImage={ref}&tag=latest")
         _error(reply, 404, f"manifest for {ref}:latest not found: manifest unknown: manifest unknown")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a registry that refuses the connection makes POST /images/create answer 503 "
-        "(the words are dockerd's); dockerd answers 500",
-    )
     def test_connection_refused_is_a_500(self, daemon: DaemonHarness) -> None:
         host = refused_host()
         reply = daemon.request("POST", f"/v1.45/images/create?fromImage={host}/library/alpine&tag=latest")
         _error(reply, 500, f'Get "http://{host}/v2/": dial tcp {host}: connect: connection refused')
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a registry's 401 to a pull without credentials makes POST /images/create answer 401 "
-        "(docker's pull then starts a login); dockerd answers 500",
-    )
     def test_missing_credentials_is_a_500(self, daemon: DaemonHarness) -> None:
         with open_registry(auth="htpasswd") as locked:
             ref = f"{locked.host}/library/alpine"
             reply = daemon.request("POST", f"/v1.45/images/create?fromImage={ref}&tag=latest")
         message = f'Head "http://{locked.host}/v2/library/alpine/manifests/latest": no basic auth credentials'
         _error(reply, 500, message)
+
+    @pytest.mark.parametrize(
+        ("repository", "message"),
+        [
+            ("status/429", "toomanyrequests: You have reached your pull rate limit."),
+            ("status/500", "received unexpected HTTP status: 500 Internal Server Error"),
+            ("nosuch/repo", "name unknown"),  # a bare NAME_UNKNOWN: moby does not translate it
+        ],
+    )
+    def test_other_registry_failures_are_500s_at_once(
+        self, daemon: DaemonHarness, repository: str, message: str
+    ) -> None:
+        """moby's TranslatePullError makes every refusal but "not found" errdefs.Unknown (500), and
+        a manifest request is not retried: the registry sees one HEAD and one GET."""
+        with open_evil_registry() as evil:
+            reply = daemon.request(
+                "POST", f"/v1.45/images/create?fromImage={evil.host}/{repository}&tag=latest"
+            )
+            manifests = [r.method for r in evil.requests if "/manifests/" in r.path]
+        _error(reply, 500, message)
+        assert manifests == ["HEAD", "GET"]
 
     def test_a_pull_leaves_the_connection_usable(
         self, daemon: DaemonHarness, registry_with_fixtures: FixtureRegistry

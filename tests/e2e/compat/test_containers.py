@@ -205,16 +205,16 @@ def test_get_by_name_and_unique_prefix(compat: Compat) -> None:
     compat.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api router: GET /containers//dyt-named/json (docker-py's path for get('/dyt-named')) is "
-    "404 'page not found'; dockerd (Go's ServeMux) answers 301 to the cleaned path "
-    "/containers/dyt-named/json",
-)
 def test_get_by_name_with_its_leading_slash(compat: Compat) -> None:
+    """docker-py asks for ``/containers//dyt-slashed/json``; dockerd (Go's ServeMux) answers 301
+    to the cleaned path, which docker-py follows."""
     container = compat.client.containers.create("alpine", ["true"], name="dyt-slashed")
     assert compat.client.containers.get("/dyt-slashed").id == container.id
     compat.check()
+    redirects = [e for e in compat.recorder.exchanges if e.status == 301]
+    assert [(e.path, e.location) for e in redirects] == [
+        ("/containers//dyt-slashed/json", f"/v{compat.negotiated}/containers/dyt-slashed/json")
+    ]
 
 
 def test_remove_refuses_a_running_container_unless_forced(compat: Compat) -> None:

@@ -9,9 +9,10 @@ client gets an empty ``DOCKER_CONFIG`` directory (under the daemon's root), so n
 
 Reading the output: docker prints tables with Go's ``text/tabwriter`` (cells padded to the
 widest cell plus three spaces, widths counted in runes), so a row is cut at the offsets where
-the header's column names start. Relative times and sizes follow ``github.com/docker/go-units``
-(``HumanDuration``, ``HumanSizeWithPrecision(size, 3)``), reimplemented here from its
-documented rules so the tests can compute what a correct client must print.
+the header's column names start. Relative times and sizes follow ``github.com/docker/go-units``:
+``HumanDuration`` is ``dockyard.util.humantime`` (its own tests pin it to go-units' rules), and
+``HumanSizeWithPrecision(size, 3)`` is reimplemented here from its documented rules, so the
+tests can compute what a correct client must print.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ __all__ = [
     "Cli",
     "Result",
     "available_clis",
-    "human_duration",
     "human_size",
     "parse_table",
 ]
@@ -144,27 +144,6 @@ def parse_table(text: str) -> list[dict[str, str]]:
             row[name] = line[start:end].strip()
         rows.append(row)
     return rows
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``: ``Less than a second``, ``About a minute``, ``2 years``...
-
-    The first rule that holds wins, in go-units' order (hours are rounded, years are not).
-    """
-    whole, minutes, hours = int(seconds), int(seconds / 60), int(seconds / 3600 + 0.5)
-    rules = (
-        (whole < 1, "Less than a second"),
-        (whole == 1, "1 second"),
-        (whole < 60, f"{whole} seconds"),
-        (minutes == 1, "About a minute"),
-        (minutes < 60, f"{minutes} minutes"),
-        (hours == 1, "About an hour"),
-        (hours < 48, f"{hours} hours"),
-        (hours < 24 * 14, f"{hours // 24} days"),
-        (hours < 24 * 60, f"{hours // 24 // 7} weeks"),
-        (hours < 24 * 730, f"{hours // 24 // 30} months"),
-    )
-    return next((text for holds, text in rules if holds), f"{int(seconds / 3600) // 24 // 365} years")
 
 
 def human_size(size: float) -> str:

@@ -25,16 +25,6 @@ from tests.support.evil_registry import EvilRegistry, open_evil_registry, refuse
 from tests.support.oci_layouts import fixture
 from tests.support.registry import RunningRegistry, open_registry
 
-UNAUTHORIZED = (
-    "a registry's 401 to a pull without credentials is answered with HTTP 401 ('Head ...: no basic "
-    "auth credentials'); docker's pull takes a 401 from the daemon as its cue to log in, and "
-    "fails with 'Error: Cannot perform an interactive login from a non TTY device'; dockerd "
-    "answers 500"
-)
-NAME_UNKNOWN = (
-    "a repository the registry does not know (NAME_UNKNOWN) fails the pull with 'repository "
-    "<ref> not found: name unknown'; dockerd 20.10 says only 'name unknown'"
-)
 TAMPERED = ["tamper/layer", "tamper/truncated", "tamper/longer"]
 # The daemon's answers are what these tests check; Debian's docker and our own client show them
 # (docker 28.2 frames them like 20.10, and walks the lab in test_lab).
@@ -208,9 +198,9 @@ def _refusals(evil: EvilRegistry, locked: RunningRegistry, lab: LabSession) -> d
     }
 
 
-FAST = ["401", pytest.param("404 repository", marks=pytest.mark.xfail(strict=True, reason=NAME_UNKNOWN)),
-        "404 tag", "refused"]  # fmt: skip
-SLOW = ["429", "500"]  # each takes ~8 s here: the daemon retries them (dockerd fails in 0.05 s)
+# Every refusal fails at once, as in dockerd: a manifest request is not retried (only layers are).
+# A 401 must not reach docker as a 401 (it would start an interactive login): dockerd answers 500.
+REFUSALS = ["401", "404 repository", "404 tag", "refused", "429", "500"]
 
 
 def _pull_once(lab: LabSession, cache: dict[tuple[str, str], Result], ref: str) -> Result:
@@ -232,22 +222,10 @@ def refusals(lab: LabSession, registries: tuple[EvilRegistry, RunningRegistry]) 
     return _refusals(*registries, lab)  # once per class: the refused port stays the same
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A refusal class's tests run over its ``cases``."""
-    cases = getattr(metafunc.cls, "cases", None)
-    if cases is not None and "case" in metafunc.fixturenames:
-        metafunc.parametrize("case", cases)
-
-
-class _Refusals:
+@pytest.mark.parametrize("case", REFUSALS)
+@pytest.mark.parametrize("cli", BAD_INPUT_CLIS, indirect=True, ids=str, scope="class")
+class TestRefusingRegistries:
     """Pulls the registry refuses or cannot serve: why (first test), and how framed (second)."""
-
-    cases: list[object]
-
-    @pytest.fixture(autouse=True)
-    def _docker_logs_in_on_401(self, request: pytest.FixtureRequest, lab: LabSession, case: str) -> None:
-        if case == "401" and lab.cli.is_docker:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=UNAUTHORIZED))
 
     def test_a_refused_pull_says_why(
         self,
@@ -274,20 +252,6 @@ class _Refusals:
         default_tag = "" if case == "404 tag" else "Using default tag: latest\n"
         assert (result.rc, result.stdout) == (1, default_tag)
         assert result.stderr == f"Error response from daemon: {message}\n"
-
-
-@pytest.mark.parametrize("cli", BAD_INPUT_CLIS, indirect=True, ids=str, scope="class")
-class TestRefusingRegistries(_Refusals):
-    cases = FAST
-
-
-@pytest.mark.parametrize(
-    "cli", [c for c in BAD_INPUT_CLIS if c.name == "docker-20.10"], indirect=True, ids=str, scope="class"
-)
-class TestUnreachableRegistries(_Refusals):
-    """The slow refusals (the daemon retries them), with one client: they test the daemon."""
-
-    cases = SLOW
 
 
 @pytest.mark.parametrize("cli", BAD_INPUT_CLIS, indirect=True, ids=str, scope="class")
@@ -319,12 +283,6 @@ class TestTamperedBlobs:
         assert evil.layer.digest in result.stderr
         assert without_alpine.daemon.request("GET", "/images/json?all=1").json() == []
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a layer blob that does not match its digest fails the pull with 'digest mismatch: "
-        "expected sha256:..., got sha256:...' (image/registry room); dockerd says 'filesystem layer "
-        "verification failed for digest sha256:...'",
-    )
     @pytest.mark.parametrize("repository", TAMPERED)
     def test_a_blob_whose_digest_does_not_match_in_dockers_words(
         self, without_alpine: LabSession, evil: EvilRegistry, repository: str

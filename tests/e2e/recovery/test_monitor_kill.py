@@ -5,6 +5,10 @@ engine may keep the container running or end it; either way ``inspect`` must set
 that matches the process (running with its pid alive, or exited with the process gone), the
 container must be removable, and nothing may be left behind. Checked with the daemon up, and
 with the daemon killed at the same time (the restarted daemon must sort it out).
+
+dockyard ends it, as containerd ends a container whose shim died (``cleanupAfterDeadShim``: the
+runtime's ``delete --force``, and the exit recorded as killed, 137), and the container can be
+started again.
 """
 
 from __future__ import annotations
@@ -53,6 +57,17 @@ def _run(daemon: DaemonHarness, name: str) -> tuple[int, int]:
     return pid, _monitor_of(pid)
 
 
+def _orphan(daemon: DaemonHarness, name: str, *, kill_daemon: bool) -> tuple[int, int]:
+    """Run ``name``, SIGKILL its monitor (and the daemon with it, then start the daemon again)."""
+    pid, monitor = _run(daemon, name)
+    if kill_daemon:
+        daemon.kill(signal.SIGKILL)
+    os.kill(monitor, signal.SIGKILL)
+    if kill_daemon:
+        daemon.start()
+    return pid, monitor
+
+
 def _removed_without_trace(daemon: DaemonHarness, name: str, pid: int) -> None:
     removed = docker(daemon, "rm", "-f", name)
     assert (removed.returncode, removed.stdout) == (0, f"{name}\n"), removed.stderr
@@ -73,15 +88,7 @@ def crashable(alpine_archive: Path) -> Iterator[DaemonHarness]:
         yield daemon
 
 
-MONITOR_LOST = (
-    "engine/lifecycle.py, 'monitor lost' (daemon up): about 1.5 s after a monitor is SIGKILLed the "
-    "container is marked exited with code 255 and pid 0 while its process still runs; the runtime "
-    "is never asked to kill or delete it, so `rm -f` then leaves the process and its cgroups behind"
-)
-
-
 class TestMonitorKill:
-    @pytest.mark.xfail(strict=True, reason=MONITOR_LOST)
     def test_with_the_daemon_up(self, crashable: DaemonHarness) -> None:
         pid, monitor = _run(crashable, "dyt-orphan")
         os.kill(monitor, signal.SIGKILL)
@@ -99,20 +106,27 @@ class TestMonitorKill:
         _settled(crashable, "dyt-twice-orphaned", pid)
         _removed_without_trace(crashable, "dyt-twice-orphaned", pid)
 
-    @pytest.mark.parametrize(
-        "kill_daemon", [pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=MONITOR_LOST)), True]
-    )
+    @pytest.mark.parametrize("kill_daemon", [False, True])
     def test_a_stop_after_the_monitor_died(self, crashable: DaemonHarness, kill_daemon: bool) -> None:
         name = f"dyt-stop-{int(kill_daemon)}"
-        pid, monitor = _run(crashable, name)
-        if kill_daemon:
-            crashable.kill(signal.SIGKILL)
-        os.kill(monitor, signal.SIGKILL)
-        if kill_daemon:
-            crashable.start()
+        pid, _ = _orphan(crashable, name, kill_daemon=kill_daemon)
         state = _settled(crashable, name, pid)
         if state["Running"]:
             stopped = docker(crashable, "stop", "-t", "1", name)
             assert stopped.returncode == 0, stopped.stderr
             assert _settled(crashable, name, pid)["Status"] == "exited"
         _removed_without_trace(crashable, name, pid)
+
+    @pytest.mark.parametrize("kill_daemon", [False, True])
+    def test_started_again_after_the_monitor_died(self, crashable: DaemonHarness, kill_daemon: bool) -> None:
+        name = f"dyt-again-{int(kill_daemon)}"
+        pid, monitor = _orphan(crashable, name, kill_daemon=kill_daemon)
+        state = _settled(crashable, name, pid)
+        assert (state["Status"], state["ExitCode"], state["Pid"]) == ("exited", 137, 0)
+        started = docker(crashable, "start", name)
+        assert (started.returncode, started.stdout) == (0, f"{name}\n"), started.stderr
+        again = crashable.request("GET", f"/containers/{name}/json").json()["State"]
+        assert again["Running"]
+        assert alive(again["Pid"])
+        assert _monitor_of(again["Pid"]) != monitor
+        _removed_without_trace(crashable, name, again["Pid"])
