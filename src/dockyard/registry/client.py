@@ -440,7 +440,7 @@ def _described(head: Reply, ref: Reference) -> Descriptor | None:
 
     Raises:
         InvalidArgument: a schema 1 manifest, an oversized one, or a malformed digest header.
-        DigestMismatch: pinned by digest, and the registry names another.
+        VerificationFailed: pinned by digest, and the registry names another.
     """
     announced, length = head.header("docker-content-digest"), head.content_length()
     media_type = (head.header("content-type") or "").split(";", 1)[0].strip().lower()
@@ -453,7 +453,7 @@ def _described(head: Reply, ref: Reference) -> Descriptor | None:
         raise InvalidArgument(f"manifest of {length} bytes is over the 4 MiB limit")
     digest = Digest.parse(announced.strip())
     if ref.digest is not None and digest != ref.digest:
-        raise DigestMismatch(ref.digest, digest, detail="the registry names another manifest")
+        raise VerificationFailed("manifest", ref.digest, digest)  # the registry names another
     return Descriptor(media_type=media_type, digest=digest, size=length)
 
 
