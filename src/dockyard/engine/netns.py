@@ -3,9 +3,9 @@
 A container's network namespace is created before the runtime runs and handed to it by path
 (``linux.namespaces[].path``), so it survives a daemon restart. It lives as long as one run of
 the container: the engine releases it when the run's exit is recorded (as dockerd releases a
-container's sandbox when it stops) and makes a fresh one at the next start. The namespace is pinned by bind-mounting its nsfs file
-(``/proc/<pid>/ns/net``) onto a plain file at ``config.Paths.netns``; that mount is the
-namespace's only reference once the helper exits.
+container's sandbox when it stops) and makes a fresh one at the next start. The namespace is
+pinned by bind-mounting its nsfs file (``/proc/<pid>/ns/net``) onto a plain file at
+``config.Paths.netns``; that mount is the namespace's only reference once the helper exits.
 
 The daemon never enters another namespace itself (docs/architecture.md rule 7: ``setns`` is
 per-thread, and worker threads are reused). One helper process does the work:
