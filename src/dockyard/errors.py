@@ -80,7 +80,11 @@ class NotModified(DockyardError):
 
 
 class Unauthorized(DockyardError):
-    """Registry credentials are missing or were refused (HTTP 401)."""
+    """The daemon itself refuses the caller's credentials (HTTP 401, e.g. a future ``/auth``).
+
+    A registry refusing credentials during a pull is not this kind: dockerd answers such failures
+    with 500, and a 401 would make the docker CLI start an interactive login.
+    """
 
 
 class Forbidden(DockyardError):
@@ -92,7 +96,10 @@ class Unsupported(DockyardError):
 
 
 class Unavailable(DockyardError):
-    """Shutting down, or a dependency (monitor, registry) is unreachable (HTTP 503)."""
+    """The daemon is shutting down or cannot serve right now (HTTP 503).
+
+    An unreachable registry is a ``SystemFailure`` (500), as dockerd reports it.
+    """
 
 
 class SystemFailure(DockyardError):
