@@ -1,6 +1,6 @@
 """The Engine API's Swagger documents as validators, and a recorder of what docker-py exchanged.
 
-**The schemas.** ``/work/shared/ref/docker-engine-api-v1.41.yaml`` and ``-v1.55.yaml`` are
+**The schemas.** ``../shared/ref/docker-engine-api-v1.41.yaml`` (beside the checkout) and ``-v1.55.yaml`` are
 Swagger 2.0; their ``definitions`` and response ``schema`` objects are JSON Schema draft 4 plus
 vendor keys. A response is validated against the document of the API version the client
 negotiated: 1.41 for a client pinned to 1.41, 1.55 (the newest we have, a superset in shape) for
@@ -39,7 +39,6 @@ import json
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -47,7 +46,8 @@ import yaml
 
 __all__ = ["ApiRecorder", "EngineApi", "Exchange", "clean_path", "spec_version_for"]
 
-REF = Path("/work/shared/ref")
+from tests.support.reference import REF
+
 _VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
 
 

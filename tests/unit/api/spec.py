@@ -1,4 +1,4 @@
-"""The Engine API's Swagger documents (kept in /work/shared/ref), and validation against them.
+"""The Engine API's Swagger documents (in ../shared/ref, beside the checkout), and validation.
 
 The Swagger 2.0 definitions are used as JSON Schema (draft 4) with one relaxation: any value
 may be ``null``, because dockerd itself sends ``null`` for Go's nil slices, maps and pointers
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import copy
 import functools
-from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import yaml  # type: ignore[import-untyped]
 
-REF = Path("/work/shared/ref")
+from tests.support.reference import REF
 
 
 @functools.cache
