@@ -15,11 +15,14 @@ import asyncio
 import queue
 import tarfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from dockyard.errors import SystemFailure
 
-__all__ = ["ChunkPipe", "TarWriter", "feed_pipe"]
+__all__ = ["ChunkPipe", "TarWriter", "feed_pipe", "in_thread_to_the_end"]
+
+_T = TypeVar("_T")
 
 _EOF = b""
 
@@ -130,3 +133,20 @@ class TarWriter:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         return info
+
+
+async def in_thread_to_the_end(function: Callable[[], _T]) -> _T:
+    """``asyncio.to_thread(function)``, except that a cancelled caller waits for the thread to end.
+
+    A thread cannot be stopped, and cancelling ``to_thread`` returns at once while the thread goes
+    on. Work that writes into a directory (unpacking a layer) or reads through a descriptor (an
+    ingest's reader) must not outlive the caller: the caller's clean-up removes the directory and
+    closes the descriptor. A cancelled pull fails its ingests, so a thread blocked on one wakes at
+    once; this waits for that, then re-raises the cancellation.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, function)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise

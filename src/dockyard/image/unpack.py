@@ -23,6 +23,7 @@ from dockyard.errors import SystemFailure
 from dockyard.image.archive import ApplyOptions, ApplyResult, apply_layer
 from dockyard.image.compression import Compression, LayerFormatError, Readable
 from dockyard.image.snapshots import Snapshot, Snapshotter
+from dockyard.image.streams import in_thread_to_the_end
 from dockyard.image.unpacker import NEED_LOWERS
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
@@ -149,7 +150,7 @@ async def _feed(
     assert stdin is not None
     count = 0
     try:
-        while chunk := await asyncio.to_thread(source.read, _FEED_CHUNK):
+        while chunk := await in_thread_to_the_end(lambda: source.read(_FEED_CHUNK)):
             stdin.write(chunk)
             await stdin.drain()
             count += len(chunk)
@@ -218,4 +219,5 @@ async def unpack_in_thread(
             stack.callback(os.close, fd)
             return apply_layer(source, fd, options=options, progress=report, lowers=lower_fds)
 
-    return await asyncio.to_thread(work)
+    # Never return while the thread may still write into ``root``: the caller removes it.
+    return await in_thread_to_the_end(work)
