@@ -149,4 +149,6 @@ async def in_thread_to_the_end(function: Callable[[], _T]) -> _T:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # the work's own failure (its ingest was failed) is moot now
         raise
