@@ -392,11 +392,13 @@ class MonitorClient:
                 self._record = ExitRecord.from_json(answer.get("exit"))
             except _Gone:
                 self._record = protocol.read_exit_record(self.monitor_dir)
-                if self._record is None and not self._monitor_alive():
+                if self._record is not None:
+                    break
+                if not self._monitor_alive():
                     raise errors.MonitorLost(
                         f"monitor in {self.monitor_dir} is gone and left no exit record"
                     ) from None
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the monitor is between answering and its record
         return self._record
 
     def _monitor_alive(self) -> bool:

@@ -151,6 +151,27 @@ def test_wait_asks_again_while_the_monitor_lives(tmp_path: Path) -> None:
     assert calls == ["wait", "wait"]
 
 
+def test_a_record_left_on_the_way_out_is_taken_without_a_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monitor writes its record and closes its socket as it exits: a waiter that finds the
+    socket gone and the record there has its answer (every ``exec`` and ``run --rm`` ends
+    this way; a retry pause here once cost each of them 50 ms)."""
+    _write_record(tmp_path)
+    (tmp_path / protocol.MONITOR_PID).write_text(f"{os.getpid()}\n")
+    pauses: list[float] = []
+
+    async def no_sleep(delay: float) -> None:
+        pauses.append(delay)
+
+    async def body() -> ExitRecord:
+        monkeypatch.setattr(asyncio, "sleep", no_sleep)
+        return await MonitorClient(tmp_path, pid=42, monitor_pid=os.getpid()).wait()
+
+    assert asyncio.run(body()) == RECORD
+    assert pauses == []
+
+
 class _FakeLauncher:
     """Plays the monitor's side of the sync pipe."""
 
