@@ -31,6 +31,7 @@ import errno
 import logging
 import socket
 import ssl
+import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -58,6 +59,19 @@ MAX_REDIRECTS = 10
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_RETRY_AFTER = 30.0
+
+
+def _skip_httpx_cli() -> None:
+    """Keep httpx from importing its command-line client on import.
+
+    httpx's ``__init__`` imports ``httpx._main`` (click, rich and pygments) whenever those are
+    installed, as they are beside dockyard's test tools: 6 MiB of the daemon's PSS for a
+    program it never runs. A ``None`` in ``sys.modules`` makes that import fail, and httpx then
+    defines a stub ``main`` instead. Call before every ``import httpx``; once httpx is loaded
+    this changes nothing.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None blocks an import
 
 
 class TransportError(RegistryUnavailable):
@@ -197,6 +211,7 @@ class Reply:
         Raises:
             TransportError: the connection broke before the body was complete (``started``).
         """
+        _skip_httpx_cli()
         import httpx
 
         if self._response.is_stream_consumed:  # a body built in memory (MockTransport): whole
@@ -278,6 +293,7 @@ class HttpSession:
         return context
 
     def _client(self, tls_key: str) -> httpx.AsyncClient:
+        _skip_httpx_cli()
         import httpx
 
         key = "mock" if self._transport is not None else tls_key
@@ -315,6 +331,7 @@ class HttpSession:
         Raises:
             TransportError: no answer (Go's wording), or more than 10 redirects.
         """
+        _skip_httpx_cli()
         import httpx
 
         first_origin = origin_of(url)

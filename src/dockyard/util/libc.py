@@ -318,6 +318,20 @@ def setns(fd: int, nstype: int = 0) -> None:
         raise _fail(f"setns {nstype:#x}")
 
 
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+
+
+def mallopt(param: int, value: int) -> bool:
+    """mallopt(3); False when the C library refused the setting or has no such call."""
+    try:
+        function = _libc.mallopt
+    except AttributeError:
+        return False
+    return bool(function(param, value))
+
+
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     """prctl(2); returns the call's result."""
     result: int = _libc.prctl(option, _c_ulong(arg2), _c_ulong(arg3), _c_ulong(arg4), _c_ulong(arg5))

@@ -10,6 +10,8 @@ import asyncio
 import logging
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,3 +216,37 @@ def test_open_files_limit_is_raised_to_the_hard_limit_only() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+
+
+_LARGE_BLOCK_STAYS_MAPPED = r"""
+import ctypes, sys
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                 "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+if sys.argv[1] == "fixed":
+    from dockyard import daemon
+    daemon.keep_the_heap_small()
+libc.free(libc.malloc(600 * 1024))  # glibc's dynamic threshold rises past this size here
+block = libc.malloc(600 * 1024)
+print(libc.mallinfo2().hblkhd >= 600 * 1024)
+libc.free(block)
+"""
+
+
+@pytest.mark.parametrize(("mode", "mapped"), [("fixed", "True"), ("default", "False")])
+def test_large_blocks_stay_out_of_the_heap(mode: str, mapped: str) -> None:
+    """After ``keep_the_heap_small`` a large block is still mmapped (so freeing it returns it to
+    the system) after one like it was freed; glibc's default would serve it from the heap. The
+    ``default`` case shows the test can tell the two apart. A child process: the test runner's
+    own allocator is left alone."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LARGE_BLOCK_STAYS_MAPPED, mode], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == mapped

@@ -75,3 +75,23 @@ def test_origin_of() -> None:
     assert origin_of("https://Registry.Example/v2/") == ("https", "registry.example", 443)
     assert origin_of("http://127.0.0.1:5000/x") == ("http", "127.0.0.1", 5000)
     assert origin_of("https://[::1]:5000/") == ("https", "::1", 5000)
+
+
+def test_httpx_is_loaded_without_its_command_line_client() -> None:
+    """httpx imports its CLI (click, rich, pygments: 6 MiB of the daemon's PSS) when those are
+    installed; they are here, beside the test tools, so this checks the real case."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("rich") is None:
+        pytest.skip("rich is not installed: httpx would not import its CLI anyway")
+    program = (
+        "import sys\n"
+        "from dockyard.registry import transport\n"
+        "transport._skip_httpx_cli()\n"
+        "import httpx\n"
+        "print(sorted({'click', 'rich', 'pygments'} & set(sys.modules)), callable(httpx.main))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] True"
