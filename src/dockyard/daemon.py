@@ -378,9 +378,9 @@ def keep_the_heap_small() -> None:
     glibc raises its mmap threshold each time a large mmapped block is freed, up to 32 MiB; after
     the first pull (megabyte chunks read, hashed and decompressed in threads) such buffers come
     from the heap and per-thread arenas and stay there. Measured here: an idle daemon at 37 MiB
-    PSS kept 12 MiB more after each multi-layer pull. A fixed threshold (which also turns the
-    dynamic one off) sends large blocks to mmap, freed for real, and trims the heap past 1 MiB;
-    two arenas bound what the worker threads keep.
+    PSS kept 12 MiB more after one 4-layer pull, and nothing more with this. A fixed threshold
+    (which also turns the dynamic one off) sends large blocks to mmap, freed for real, and trims
+    the heap past 1 MiB; two arenas bound what the worker threads keep.
     """
     from dockyard.util import libc
 
