@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dockyard.api import versions
 from dockyard.api.versions import ApiVersion
-from dockyard.engine import HistoryEntry, ImageDetails, ImageSummary
+from dockyard.engine import EMPTY_CONTAINER_CONFIG, HistoryEntry, ImageDetails, ImageSummary
 
 __all__ = ["delete_report", "history_rows", "image_document", "image_summary", "prune_report"]
 
@@ -54,7 +54,7 @@ def image_document(image: ImageDetails, version: ApiVersion) -> dict[str, object
     }
     if versions.has_image_container_config(version):
         document["Container"] = ""
-        document["ContainerConfig"] = _empty_container_config()
+        document["ContainerConfig"] = dict(EMPTY_CONTAINER_CONFIG)  # zero values: not committed
     document.update(
         {
             "DockerVersion": image.docker_version,
@@ -75,29 +75,6 @@ def image_document(image: ImageDetails, version: ApiVersion) -> dict[str, object
     document["RootFS"] = image.root_fs
     document["Metadata"] = {"LastTagTime": image.last_tag_time or "0001-01-01T00:00:00Z"}
     return document
-
-
-def _empty_container_config() -> dict[str, object]:
-    """What dockerd shows for an image not committed from a container (all zero values)."""
-    return {
-        "Hostname": "",
-        "Domainname": "",
-        "User": "",
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "Tty": False,
-        "OpenStdin": False,
-        "StdinOnce": False,
-        "Env": None,
-        "Cmd": None,
-        "Image": "",
-        "Volumes": None,
-        "WorkingDir": "",
-        "Entrypoint": None,
-        "OnBuild": None,
-        "Labels": None,
-    }
 
 
 def history_rows(entries: list[HistoryEntry]) -> list[dict[str, object]]:

@@ -42,7 +42,14 @@ from dockyard.engine.details import (
 from dockyard.engine.engine import Engine
 from dockyard.engine.events import Event, EventBus
 from dockyard.engine.execs import ExecConfig, ExecService, ExecSession
-from dockyard.engine.images import HistoryEntry, ImageDetails, ImageFacade, ImageSummary, Progress
+from dockyard.engine.images import (
+    EMPTY_CONTAINER_CONFIG,
+    HistoryEntry,
+    ImageDetails,
+    ImageFacade,
+    ImageSummary,
+    Progress,
+)
 from dockyard.engine.logs import LogEntry
 from dockyard.engine.system import (
     API_VERSION,
@@ -58,6 +65,7 @@ from dockyard.engine.system import (
 
 __all__ = [
     "API_VERSION",
+    "EMPTY_CONTAINER_CONFIG",
     "MIN_API_VERSION",
     "AttachSession",
     "BlkioWeightDevice",

@@ -35,11 +35,19 @@ from dockyard.engine.seams import ImageDefaults, ResolvedImage
 from dockyard.engine.timestamps import format_time
 from dockyard.errors import InvalidArgument, NoSuchImage, NotFound
 from dockyard.image import Image, ImageService, Progress
+from dockyard.image.importer import EMPTY_CONTAINER_CONFIG
 from dockyard.oci.digest import Digest
 from dockyard.oci.image_spec import ImageConfig, Platform
 from dockyard.registry import AuthConfig, Reference
 
-__all__ = ["HistoryEntry", "ImageDetails", "ImageFacade", "ImageSummary", "Progress"]
+__all__ = [
+    "EMPTY_CONTAINER_CONFIG",
+    "HistoryEntry",
+    "ImageDetails",
+    "ImageFacade",
+    "ImageSummary",
+    "Progress",
+]
 
 UsedBy = Callable[[str], builtins.list[tuple[str, bool]]]
 
