@@ -67,11 +67,14 @@ def _skip_httpx_cli() -> None:
     httpx's ``__init__`` imports ``httpx._main`` (click, rich and pygments) whenever those are
     installed, as they are beside dockyard's test tools: 6 MiB of the daemon's PSS for a
     program it never runs. A ``None`` in ``sys.modules`` makes that import fail, and httpx then
-    defines a stub ``main`` instead. Call before every ``import httpx``; once httpx is loaded
-    this changes nothing.
+    defines a stub ``main`` instead. Every ``import httpx`` of the daemon is in this module, so
+    it runs once, when this module is imported; once httpx is loaded it changes nothing.
     """
     if "httpx" not in sys.modules:
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None blocks an import
+
+
+_skip_httpx_cli()
 
 
 class TransportError(RegistryUnavailable):
@@ -211,7 +214,6 @@ class Reply:
         Raises:
             TransportError: the connection broke before the body was complete (``started``).
         """
-        _skip_httpx_cli()
         import httpx
 
         if self._response.is_stream_consumed:  # a body built in memory (MockTransport): whole
@@ -293,7 +295,6 @@ class HttpSession:
         return context
 
     def _client(self, tls_key: str) -> httpx.AsyncClient:
-        _skip_httpx_cli()
         import httpx
 
         key = "mock" if self._transport is not None else tls_key
@@ -331,7 +332,6 @@ class HttpSession:
         Raises:
             TransportError: no answer (Go's wording), or more than 10 redirects.
         """
-        _skip_httpx_cli()
         import httpx
 
         first_origin = origin_of(url)

@@ -88,8 +88,7 @@ def test_httpx_is_loaded_without_its_command_line_client() -> None:
         pytest.skip("rich is not installed: httpx would not import its CLI anyway")
     program = (
         "import sys\n"
-        "from dockyard.registry import transport\n"
-        "transport._skip_httpx_cli()\n"
+        "import dockyard.registry.transport\n"
         "import httpx\n"
         "print(sorted({'click', 'rich', 'pygments'} & set(sys.modules)), callable(httpx.main))\n"
     )
