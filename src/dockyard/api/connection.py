@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import posixpath
 import re
 import ssl
 import time
@@ -364,16 +365,7 @@ def _clean_path(path: str) -> str:
     """
     if "//" not in path and "/." not in path and path.startswith("/"):
         return path
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    clean = "/" + "/".join(parts)
+    clean = "/" + posixpath.normpath("/" + path).lstrip("/")  # lstrip: normpath keeps a leading "//"
     if path.endswith("/") and clean != "/":
         clean += "/"
     return clean

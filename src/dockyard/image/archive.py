@@ -49,6 +49,7 @@ import errno
 import hashlib
 import logging
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
@@ -122,16 +123,7 @@ def clean_name(name: str) -> str:
     ``..`` never climbs above the root: ``../../etc/passwd`` and ``/etc/passwd`` both become
     ``etc/passwd``.
     """
-    parts: list[str] = []
-    for part in name.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/".join(parts)
+    return posixpath.normpath("/" + name).lstrip("/")  # lstrip: normpath keeps a leading "//"
 
 
 class _Counting:
